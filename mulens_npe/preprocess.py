@@ -1,0 +1,169 @@
+"""The one preprocessing shared by training and inference: light curves to network input.
+
+Steps (each choice is recorded in :class:`PreprocessSpec`, which goes into the model card):
+
+1. Locate the event with a quick single-lens estimate (:mod:`mulens_npe.singlelens`) on the
+   dataset with most epochs: ``t_ref`` (its t_0) and ``t_scale`` (its t_E).
+2. Normalise every dataset with its own source and blend flux from that single-lens shape, so
+   the values are magnification-like, ``A_obs = (F - F_blend) / F_source``, free of the
+   blending nuisance; errors scale the same way.
+3. Window: ``t_ref +- window * t_scale``, cut to the observed span. Bins of equal width in
+   ``tau = (t - t_ref) / t_scale``; each bin holds the inverse-variance mean of the epochs in it.
+4. Channels: ``asinh(A_obs - 1)`` (linear near the baseline, logarithmic at high
+   magnification), the log of its uncertainty, a mask (1 where the bin has data, so gaps and
+   irregular cadence are explicit), and the bin's ``tau / window`` (where the bin lies relative
+   to the event, since the window is cut at the edges of the data).
+
+The network then predicts t_0 and t_E relative to ``t_ref`` and ``t_scale``: it is amortised
+over where the event sits in time and over its timescale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigurationError, InputDataError
+from .lightcurve import LightCurve
+from .singlelens import SingleLensEstimate, estimate_single_lens, linear_fluxes, pspl_magnification
+
+__all__ = ["PreprocessSpec", "NetworkInput", "preprocess", "CHANNELS"]
+
+CHANNELS: tuple[str, ...] = ("asinh_excess", "log10_err", "mask", "tau")
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How light curves are put on the network's grid.
+
+    Arguments:
+        n_bins: Length of the network input.
+        window: Half-width of the window in units of the single-lens t_E estimate.
+        min_points: Fewest epochs inside the window.
+        max_log10_err: Bin errors (asinh units) are clipped to ``10 ** max_log10_err``.
+    """
+
+    n_bins: int = 512
+    window: float = 3.0
+    min_points: int = 10
+    max_log10_err: float = 1.0
+
+    def __post_init__(self) -> None:
+        if int(self.n_bins) != self.n_bins or self.n_bins < 16:
+            raise ConfigurationError(
+                f"PreprocessSpec: n_bins must be an integer >= 16, got {self.n_bins}."
+            )
+        if not self.window > 0:
+            raise ConfigurationError(f"PreprocessSpec: window must be > 0, got {self.window}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, with the channel names."""
+        return {**asdict(self), "channels": list(CHANNELS)}
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> PreprocessSpec:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigurationError`."""
+        known = set(cls.__dataclass_fields__)
+        spec = dict(spec)
+        channels = spec.pop("channels", list(CHANNELS))
+        if list(channels) != list(CHANNELS):
+            raise ConfigurationError(
+                f"PreprocessSpec: channels {channels} differ from this version's {list(CHANNELS)}."
+            )
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise ConfigurationError(f"PreprocessSpec: unknown key(s) {unknown}.")
+        return cls(**spec)
+
+
+@dataclass(frozen=True)
+class NetworkInput:
+    """Network input for one event and the reference frame needed to read its output.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float32 array of shape (len(CHANNELS), n_bins).
+    t_ref : float
+        Reference time (full BJD/HJD days): t_0 of the single-lens estimate.
+    t_scale : float
+        Time unit (days): t_E of the single-lens estimate.
+    single_lens : SingleLensEstimate
+        The estimate itself.
+    """
+
+    values: np.ndarray
+    t_ref: float
+    t_scale: float
+    single_lens: SingleLensEstimate
+
+
+def preprocess(
+    lightcurves: LightCurve | Sequence[LightCurve], spec: PreprocessSpec
+) -> NetworkInput:
+    """Put one event (one or several datasets) on the network's input grid.
+
+    Parameters
+    ----------
+    lightcurves : LightCurve or sequence of LightCurve
+        The datasets of one event (see :func:`mulens_npe.as_lightcurves`).
+    spec : PreprocessSpec
+        Grid and window.
+
+    Returns
+    -------
+    NetworkInput
+    """
+    if isinstance(lightcurves, LightCurve):
+        lightcurves = [lightcurves]
+    if not lightcurves:
+        raise InputDataError("preprocess: no light curves given.")
+    main = max(lightcurves, key=lambda lc: lc.n_points)
+    estimate = estimate_single_lens(main.time, main.flux, main.flux_err)
+    t_ref, t_scale = estimate.t_0, estimate.t_E
+
+    taus, values, weights = [], [], []
+    for lc in lightcurves:
+        tau = (lc.time - t_ref) / t_scale
+        weight = 1.0 / lc.flux_err**2
+        model = pspl_magnification(tau, estimate.u_0)
+        source, blend, _ = linear_fluxes(model, lc.flux, weight)
+        if not source > 0:
+            source, blend = estimate.source_flux, estimate.blend_flux
+        a_obs = (lc.flux - blend) / source
+        a_err = lc.flux_err / abs(source)
+        value = np.arcsinh(a_obs - 1.0)
+        value_err = a_err / np.sqrt(1.0 + (a_obs - 1.0) ** 2)
+        taus.append(tau)
+        values.append(value)
+        weights.append(1.0 / value_err**2)
+    tau = np.concatenate(taus)
+    value = np.concatenate(values)
+    weight = np.concatenate(weights)
+
+    low = max(-spec.window, tau.min())
+    high = min(spec.window, tau.max())
+    inside = (tau >= low) & (tau <= high)
+    if inside.sum() < spec.min_points or not high > low:
+        raise InputDataError(
+            f"preprocess: only {int(inside.sum())} epoch(s) within {spec.window} t_E "
+            f"(t_E ~ {t_scale:.3g} d) of the event at t_0 ~ {t_ref:.4f}; at least "
+            f"{spec.min_points} are needed."
+        )
+    edges = np.linspace(-spec.window, spec.window, spec.n_bins + 1)
+    index = np.clip(np.searchsorted(edges, tau[inside], side="right") - 1, 0, spec.n_bins - 1)
+    w_sum = np.bincount(index, weight[inside], spec.n_bins)
+    wv_sum = np.bincount(index, weight[inside] * value[inside], spec.n_bins)
+    filled = w_sum > 0
+    mean = np.where(filled, wv_sum / np.where(filled, w_sum, 1.0), 0.0)
+    log_err = np.where(
+        filled,
+        np.minimum(-0.5 * np.log10(np.where(filled, w_sum, 1.0)), spec.max_log10_err),
+        spec.max_log10_err,
+    )
+    centres = 0.5 * (edges[1:] + edges[:-1]) / spec.window
+    out = np.stack([mean, log_err, filled.astype(float), centres]).astype(np.float32)
+    return NetworkInput(values=out, t_ref=t_ref, t_scale=t_scale, single_lens=estimate)

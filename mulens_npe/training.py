@@ -1,0 +1,416 @@
+"""Training the posterior network on a simulated dataset.
+
+The dataset on disk holds noise-free magnification curves; every time a curve is served it
+gets a fresh augmentation (source magnitude, blending, noise, gaps, cadence drop-outs) seeded by
+(seed, epoch, row), then the same :func:`~mulens_npe.preprocess.preprocess` as at inference.
+The loss is the importance-weighted negative log posterior density, ``exp(log_weight)`` undoing
+the caustic-targeted proposal, so the trained posterior answers for the prior.
+
+Runs on CPU or one GPU, or on several GPUs under ``torchrun`` (DistributedDataParallel).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from .artifact import TrainedModel, load_model, save_model
+from .errors import ConfigurationError, InputDataError
+from .features import FeatureMap
+from .network import NetworkConfig, PosteriorNetwork
+from .preprocess import PreprocessSpec, preprocess
+
+__all__ = ["TrainingConfig", "train", "TrainingExamples"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that decides a training run (stored in the model card).
+
+    Arguments:
+        network: Embedding and flow sizes.
+        preprocess: Input grid.
+        batch_size: Curves per optimisation step.
+        learning_rate: Peak Adam learning rate (one cosine cycle over ``max_steps``).
+        max_steps: Optimisation steps at most.
+        max_minutes: Wall-clock budget; training stops cleanly when it is spent.
+        validation_fraction: Share of the dataset held out for validation.
+        validate_every: Steps between validations (and checkpoints).
+        patience: Validations without improvement before stopping early.
+        clip_grad: Gradient-norm clip.
+        max_weight: Importance weights are clipped at this multiple of their mean.
+        seed: Seed of the split, the shuffling and the augmentations.
+        workers: DataLoader worker processes (0: in the main process).
+        augment: Options passed to the augmentation.
+    """
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    max_steps: int = 10_000
+    max_minutes: float = 60.0
+    validation_fraction: float = 0.05
+    validate_every: int = 200
+    patience: int = 10
+    clip_grad: float = 5.0
+    max_weight: float = 20.0
+    seed: int = 0
+    workers: int = 1
+    augment: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_steps", "validate_every", "patience"):
+            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
+                raise ConfigurationError(
+                    f"TrainingConfig: {name} must be a positive integer, got {getattr(self, name)!r}."
+                )
+        if not 0 < self.validation_fraction < 1:
+            raise ConfigurationError(
+                f"TrainingConfig: validation_fraction must be in (0, 1), got {self.validation_fraction}."
+            )
+        if not self.learning_rate > 0 or not self.max_minutes > 0:
+            raise ConfigurationError("TrainingConfig: learning_rate and max_minutes must be > 0.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        d = asdict(self)
+        d["network"] = self.network.to_dict()
+        d["preprocess"] = self.preprocess.to_dict()
+        d["augment"] = dict(self.augment)
+        return d
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> TrainingConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigurationError`."""
+        unknown = sorted(set(spec) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigurationError(f"TrainingConfig: unknown key(s) {unknown}.")
+        spec = dict(spec)
+        if "network" in spec:
+            spec["network"] = NetworkConfig.from_dict(spec["network"])
+        if "preprocess" in spec:
+            spec["preprocess"] = PreprocessSpec.from_dict(spec["preprocess"])
+        return cls(**spec)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainingConfig:
+        """Read a JSON configuration file."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigurationError(f"cannot read training config {path}: {exc}") from None
+
+
+class TrainingExamples(Dataset):
+    """Simulated curves served as (network input, flow target, weight) with fresh noise.
+
+    Indexed by a list of dataset rows (one batch at a time, so that disk reads are batched).
+
+    Arguments:
+        dataset: A :class:`~mulens_npe.simulate.SimulationDataset`.
+        rows: The dataset rows this split may serve.
+        spec: Preprocessing.
+        features: Flow coordinate map.
+        seed: Augmentation seed; with :attr:`epoch` and the row it seeds each draw.
+        augment: Options for the augmentation.
+    """
+
+    def __init__(
+        self,
+        dataset,
+        rows: np.ndarray,
+        spec: PreprocessSpec,
+        features: FeatureMap,
+        seed: int,
+        augment: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.rows = np.asarray(rows)
+        self.spec = spec
+        self.features = features
+        self.seed = int(seed)
+        self.augment = dict(augment or {})
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def example(self, row: int, magnification: np.ndarray, params: Mapping[str, float], epoch: int):
+        """One augmented, preprocessed example, or None if the draw leaves no usable event."""
+        from .simulate.augment import simulated_lightcurve
+
+        rng = np.random.default_rng([self.seed, epoch, int(row)])
+        try:
+            lc = simulated_lightcurve(magnification, self.dataset.times, rng, **self.augment)
+            net_input = preprocess(lc, self.spec)
+        except InputDataError:
+            return None
+        target = self.features.to_torus(params, net_input.t_ref, net_input.t_scale)
+        return net_input.values, target.astype(np.float32)
+
+    def __getitem__(self, positions: list[int]):
+        rows = self.rows[np.asarray(positions)]
+        curves = self.dataset.batch(rows)
+        xs, targets, weights = [], [], []
+        for k, row in enumerate(rows):
+            params = {name: float(v[k]) for name, v in curves.parameters().items()}
+            item = self.example(int(row), curves.magnification[k], params, self.epoch)
+            if item is None:
+                continue
+            xs.append(item[0])
+            targets.append(item[1])
+            weights.append(curves.log_weight[k])
+        if not xs:
+            return None
+        return (
+            torch.from_numpy(np.stack(xs)),
+            torch.from_numpy(np.stack(targets)),
+            torch.from_numpy(np.asarray(weights, dtype=np.float64)),
+        )
+
+
+def _loader(examples: TrainingExamples, batch_size: int, shuffle: bool, seed: int, workers: int):
+    generator = torch.Generator().manual_seed(seed)
+    base = RandomSampler(examples, generator=generator) if shuffle else SequentialSampler(examples)
+    return DataLoader(
+        examples,
+        sampler=BatchSampler(base, batch_size, drop_last=False),
+        batch_size=None,
+        num_workers=workers,
+        collate_fn=_keep,
+    )
+
+
+def _keep(batch):
+    return batch
+
+
+def _weights(log_weight: torch.Tensor, max_weight: float) -> torch.Tensor:
+    w = torch.exp(log_weight - log_weight.max())
+    w = torch.clamp(w / w.mean(), max=max_weight)
+    return (w / w.sum()).float()
+
+
+def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    n_val = max(1, int(round(fraction * n)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+@torch.no_grad()
+def _validate(network, loader, device, max_weight) -> float:
+    network.eval()
+    total, count = 0.0, 0
+    for batch in loader:
+        if batch is None:
+            continue
+        x, target, log_weight = (t.to(device) for t in batch)
+        nll = -network.log_prob(target, x)
+        w = _weights(log_weight, max_weight)
+        total += float((w * nll).sum()) * len(x)
+        count += len(x)
+    network.train()
+    return total / max(count, 1)
+
+
+def train(
+    data: str | Path,
+    out: str | Path,
+    config: TrainingConfig | None = None,
+    *,
+    init: str | Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    resume: bool = True,
+) -> TrainedModel:
+    """Train a posterior network on a simulated dataset and write the artifact to ``out``.
+
+    Parameters
+    ----------
+    data : path
+        Folder written by :func:`mulens_npe.simulate.simulate`.
+    out : path
+        Output folder: ``model.safetensors`` + ``card.json`` (the best validation state),
+        and ``checkpoint.pt`` for resuming.
+    config : TrainingConfig, optional
+        Defaults to ``TrainingConfig()``.
+    init : path, optional
+        A model folder to warm-start from (its network configuration is used).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``...; default CUDA when available.
+    progress : bool
+        Show a progress bar.
+    resume : bool
+        Continue from ``out/checkpoint.pt`` when it exists.
+
+    Returns
+    -------
+    TrainedModel
+    """
+    from tqdm.auto import tqdm
+
+    from .simulate.dataset import SimulationDataset
+
+    config = config or TrainingConfig()
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    if distributed:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(config.seed + rank)
+
+    dataset = SimulationDataset(data)
+    prior = dataset.prior
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    if init is not None:
+        start = load_model(init)
+        config = replace(config, network=start.network.config, preprocess=start.preprocess)
+        features = start.features
+        network = start.network
+    else:
+        features = FeatureMap.from_prior(prior)
+        network = PosteriorNetwork(config.network)
+    network.to(device).train()
+
+    train_rows, val_rows = _split(len(dataset), config.validation_fraction, config.seed)
+    if distributed:
+        train_rows = train_rows[rank :: int(os.environ["WORLD_SIZE"])]
+    train_set = TrainingExamples(
+        dataset, train_rows, config.preprocess, features, config.seed, config.augment
+    )
+    val_set = TrainingExamples(
+        dataset, val_rows, config.preprocess, features, config.seed + 1, config.augment
+    )
+    val_set.epoch = -1  # one fixed augmentation per validation curve
+
+    model = torch.nn.parallel.DistributedDataParallel(network) if distributed else network
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=1e-5)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.learning_rate, total_steps=config.max_steps, pct_start=0.05
+    )
+    state = {"step": 0, "epoch": 0, "best_val": math.inf, "stale": 0, "history": [], "seconds": 0.0}
+    checkpoint = out / "checkpoint.pt"
+    if resume and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=device, weights_only=True)
+        network.load_state_dict(saved["network"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        state.update(json.loads(saved["state"]))
+
+    def save_checkpoint() -> None:
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save(
+            {
+                "network": network.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "state": json.dumps(state),
+            },
+            tmp,
+        )
+        os.replace(tmp, checkpoint)
+
+    def write_artifact(metrics: dict[str, Any]) -> None:
+        card = {
+            "name": out.name,
+            "training": {
+                "config": config.to_dict(),
+                "steps": state["step"],
+                "seconds": round(state["seconds"], 1),
+                "hardware": _hardware(device),
+                "warm_start": str(init) if init else None,
+            },
+            "dataset": {
+                "path": str(data),
+                "size": len(dataset),
+                "seed": dataset.config.seed,
+                "grid": dataset.manifest.get("grid", {}),
+                "train_curves": int(len(train_rows)),
+                "validation_curves": int(len(val_rows)),
+            },
+            "metrics": metrics,
+        }
+        save_model(TrainedModel(network, config.preprocess, features, prior, card), out)
+
+    val_loader = _loader(val_set, config.batch_size, False, config.seed, config.workers)
+    started = time.perf_counter() - state["seconds"]
+    budget = config.max_minutes * 60.0
+    bar = tqdm(
+        total=config.max_steps,
+        initial=state["step"],
+        disable=not progress or rank != 0,
+        desc="training",
+        unit="step",
+    )
+    done = state["step"] >= config.max_steps
+    while not done:
+        train_set.epoch = state["epoch"]
+        loader = _loader(
+            train_set, config.batch_size, True, config.seed + state["epoch"], config.workers
+        )
+        for batch in loader:
+            if batch is None:
+                continue
+            x, target, log_weight = (t.to(device) for t in batch)
+            loss = -(_weights(log_weight, config.max_weight) * model(x).log_prob(target)).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad)
+            optimizer.step()
+            schedule.step()
+            state["step"] += 1
+            state["seconds"] = time.perf_counter() - started
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+            last = state["step"] >= config.max_steps or state["seconds"] >= budget
+            if state["step"] % config.validate_every == 0 or last:
+                val = _validate(network, val_loader, device, config.max_weight)
+                state["history"].append(
+                    {
+                        "step": state["step"],
+                        "train_loss": float(loss),
+                        "val_loss": val,
+                        "minutes": round(state["seconds"] / 60, 2),
+                    }
+                )
+                if rank == 0:
+                    if val < state["best_val"]:
+                        state["best_val"], state["stale"] = val, 0
+                        write_artifact({"validation_nll": val, "history": state["history"]})
+                    else:
+                        state["stale"] += 1
+                    save_checkpoint()
+                if state["stale"] >= config.patience:
+                    last = True
+            if last:
+                done = True
+                break
+        state["epoch"] += 1
+    bar.close()
+    if rank == 0 and not (out / "card.json").exists():
+        write_artifact({"validation_nll": state["best_val"], "history": state["history"]})
+    if distributed:
+        torch.distributed.destroy_process_group()
+    return load_model(out)
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}"
