@@ -301,9 +301,16 @@ def train(
 
     model = torch.nn.parallel.DistributedDataParallel(network) if distributed else network
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=1e-5)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.learning_rate, total_steps=config.max_steps, pct_start=0.05
-    )
+    warmup = max(1, config.max_steps // 20)
+
+    def lr_factor(step: int) -> float:
+        # linear warm-up, then one cosine cycle down to 1% of the peak at max_steps
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, config.max_steps - warmup))
+        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     state = {"step": 0, "epoch": 0, "best_val": math.inf, "stale": 0, "history": [], "seconds": 0.0}
     checkpoint = out / "checkpoint.pt"
     if resume and checkpoint.exists():
