@@ -297,7 +297,7 @@ def train(
     val_set = TrainingExamples(
         dataset, val_rows, config.preprocess, features, config.seed + 1, config.augment
     )
-    val_set.epoch = -1  # one fixed augmentation per validation curve
+    val_set.epoch = 0  # never advanced: one fixed augmentation per validation curve
 
     model = torch.nn.parallel.DistributedDataParallel(network) if distributed else network
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=1e-5)
@@ -384,14 +384,14 @@ def train(
             state["step"] += 1
             state["seconds"] = time.perf_counter() - started
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}")
             last = state["step"] >= config.max_steps or state["seconds"] >= budget
             if state["step"] % config.validate_every == 0 or last:
                 val = _validate(network, val_loader, device, config.max_weight)
                 state["history"].append(
                     {
                         "step": state["step"],
-                        "train_loss": float(loss),
+                        "train_loss": loss.item(),
                         "val_loss": val,
                         "minutes": round(state["seconds"] / 60, 2),
                     }

@@ -25,7 +25,8 @@ TINY = TrainingConfig(
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    from mulens_npe.simulate import SimulationConfig, TimeGrid, simulate
+    from mulens_npe.simulate.config import SimulationConfig, TimeGrid
+    from mulens_npe.simulate.runner import simulate
 
     out = tmp_path_factory.mktemp("sim") / "tiny"
     config = SimulationConfig(
@@ -46,7 +47,7 @@ def test_train_writes_a_loadable_model_that_samples(tiny_dataset, tmp_path):
     assert card["dataset"]["size"] == 48 and card["dataset"]["seed"] == 11
     assert np.isfinite(card["metrics"]["validation_nll"])
     init = NPEInitializer.load(tmp_path / "model")
-    from mulens_npe.simulate import SimulationDataset
+    from mulens_npe.simulate.dataset import SimulationDataset
     from mulens_npe.simulate.augment import simulated_lightcurve
 
     data = SimulationDataset(tiny_dataset)
