@@ -69,17 +69,20 @@ def linear_fluxes(
     source_flux, blend_flux, chi2 : numpy.ndarray
         Each of shape (...).
     """
+    magnification = np.asarray(magnification, dtype=float)
     s_w = weight.sum()
-    s_a = (magnification * weight).sum(-1)
-    s_aa = (magnification**2 * weight).sum(-1)
-    s_f = (flux * weight).sum()
-    s_af = (magnification * flux * weight).sum(-1)
+    s_f = weight @ flux
+    s_ff = weight @ flux**2
+    s_a = magnification @ weight
+    s_aa = (magnification * magnification) @ weight
+    s_af = magnification @ (weight * flux)
     det = s_aa * s_w - s_a**2
     det = np.where(np.abs(det) > 0, det, np.finfo(float).tiny)
     source = (s_af * s_w - s_a * s_f) / det
     blend = (s_aa * s_f - s_a * s_af) / det
-    residual = flux - (source[..., None] * magnification + blend[..., None])
-    return source, blend, (residual**2 * weight).sum(-1)
+    # minimum of the quadratic form: chi2 = sum w f^2 - (F_s sum w A f + F_b sum w f)
+    chi2 = np.maximum(s_ff - source * s_af - blend * s_f, 0.0)
+    return source, blend, chi2
 
 
 def _bin_means(time, flux, weight, edges):
