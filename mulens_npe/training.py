@@ -396,12 +396,16 @@ def train(
                         "minutes": round(state["seconds"] / 60, 2),
                     }
                 )
+                # every rank sees the same validation loss (same weights, same curves), so
+                # every rank takes the same early-stopping decision; only rank 0 writes
+                improved = val < state["best_val"]
+                if improved:
+                    state["best_val"], state["stale"] = val, 0
+                else:
+                    state["stale"] += 1
                 if rank == 0:
-                    if val < state["best_val"]:
-                        state["best_val"], state["stale"] = val, 0
+                    if improved:
                         write_artifact({"validation_nll": val, "history": state["history"]})
-                    else:
-                        state["stale"] += 1
                     save_checkpoint()
                 if state["stale"] >= config.patience:
                     last = True
