@@ -3,11 +3,14 @@
 This is the object users meet first::
 
     init = NPEInitializer.pretrained()
-    samples = init.sample(data, n=10_000, seed=0)   # astropy Table, MulensModel names
+    result = init.propose(data, n_samples=10_000, seed=0)   # ranked, polished solutions
+    samples = init.sample(data, n=10_000, seed=0)            # astropy Table, MulensModel names
 """
 
 from __future__ import annotations
 
+import time
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,14 @@ from astropy.table import Table
 
 from .adapters import as_lightcurves
 from .artifact import TrainedModel, load_model
-from .errors import ConfigurationError, ModelCardError
+from .errors import ConfigurationError, ModelCardError, OutOfPriorWarning
+from .lightcurve import LightCurve
+from .modes import Mode, find_modes
 from .parameters import PARAMETER_NAMES
+from .polish import Likelihood, polish_modes, single_lens_fit
 from .preprocess import NetworkInput, preprocess
+from .prior import LOG_UNIFORM, Prior
+from .solutions import Proposal, Solution, rank_solutions
 
 __all__ = ["NPEInitializer", "DEFAULT_MODEL", "available_models"]
 
@@ -47,6 +55,8 @@ class NPEInitializer:
     Example:
         >>> init = NPEInitializer.pretrained()                     # doctest: +SKIP
         >>> init.sample("event.dat", n=1000, phot_fmt="mag")       # doctest: +SKIP
+        >>> result = init.propose("event.dat", seed=0)             # doctest: +SKIP
+        >>> result.best.to_mulensmodel()                           # doctest: +SKIP
     """
 
     def __init__(self, model: TrainedModel) -> None:
@@ -102,7 +112,9 @@ class NPEInitializer:
         """
         if int(n) != n or n < 1:
             raise ConfigurationError(f"sample: n must be a positive integer, got {n!r}.")
-        net_input = self.network_input(data, **options)
+        return self._samples(self.network_input(data, **options), int(n), seed)
+
+    def _samples(self, net_input: NetworkInput, n: int, seed: int) -> Table:
         z = self._sample_torus(net_input, int(n), seed)
         params = self.model.features.from_torus(z, net_input.t_ref, net_input.t_scale)
         table = Table({name: params[name] for name in PARAMETER_NAMES})
@@ -119,6 +131,157 @@ class NPEInitializer:
         )
         return table
 
+    def event_prior(self, lightcurves: LightCurve | list[LightCurve]) -> Prior:
+        """The model's prior with t_0 anywhere from half a span before the data to half after."""
+        if isinstance(lightcurves, LightCurve):
+            lightcurves = [lightcurves]
+        first = min(float(lc.time[0]) for lc in lightcurves)
+        last = max(float(lc.time[-1]) for lc in lightcurves)
+        half = 0.5 * max(last - first, 1.0)
+        return Prior(t_0=(first - half, last + half), bounds=self.model.prior.bounds)
+
+    def propose(
+        self,
+        data: Any,
+        n_samples: int = 10_000,
+        seed: int = 0,
+        n_solutions: int = 5,
+        polish: bool = True,
+        time_budget: float | None = None,
+        *,
+        n_draws: int = 64,
+        n_starts: int = 3,
+        max_evaluations: int = 200,
+        **adapter_options: Any,
+    ) -> Proposal:
+        """Ranked, polished starting solutions for one event.
+
+        Steps: read and preprocess the data; draw ``n_samples`` from the posterior; find its
+        distinct modes (:func:`mulens_npe.modes.find_modes`); in each mode, rank ``n_draws``
+        draws by chi2 on a subset of the epochs and polish the best ``n_starts`` with the
+        true likelihood on all epochs (:func:`mulens_npe.polish.polish_modes`); drop
+        repeats and rank by chi2.
+
+        Parameters
+        ----------
+        data : object
+            Anything :func:`mulens_npe.as_lightcurves` accepts (file, MulensData, Event,
+            pyLIMA Telescope/Event, astropy Table, arrays, LightCurve, or a list).
+        n_samples : int
+            Posterior samples to draw.
+        seed : int
+            Seed of the posterior draw; the same seed gives the same result.
+        n_solutions : int
+            Most solutions returned.
+        polish : bool
+            Run the local optimiser. False: each mode's best draw, with its chi2 (fast).
+        time_budget : float, optional
+            Seconds for the whole call. Polishing stops when they run out (every mode still
+            gets one chi2 on all epochs); ``meta["complete"]`` says whether it finished.
+            Default: no limit (each start stops after ``max_evaluations``).
+        n_draws, n_starts, max_evaluations : int
+            Draws screened per mode, draws polished per mode, magnification curves per
+            polished start (one Jacobian costs 7).
+        **adapter_options
+            Passed to :func:`mulens_npe.as_lightcurves` (e.g. ``phot_fmt``).
+
+        Returns
+        -------
+        Proposal
+            ``solutions`` best first, ``samples``, ``modes``, ``timings`` and ``warnings``.
+        """
+        for name, value, low in (
+            ("n_samples", n_samples, 1),
+            ("n_solutions", n_solutions, 1),
+            ("n_draws", n_draws, 1),
+            ("n_starts", n_starts, 1),
+            ("max_evaluations", max_evaluations, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise ConfigurationError(
+                    f"propose: {name} must be an integer >= {low}, got {value!r}."
+                )
+        if time_budget is not None and not (
+            isinstance(time_budget, int | float) and time_budget > 0
+        ):
+            raise ConfigurationError(
+                f"propose: time_budget must be None or > 0 s, got {time_budget!r}."
+            )
+        clock = time.perf_counter
+        start = clock()
+        lightcurves = as_lightcurves(data, **adapter_options)
+        net_input = preprocess(lightcurves, self.model.preprocess)
+        timings = {"preprocess": clock() - start}
+        mark = clock()
+        samples = self._samples(net_input, int(n_samples), seed)
+        timings["sampling"] = clock() - mark
+        mark = clock()
+        modes = find_modes(samples, max_modes=int(n_solutions))
+        timings["modes"] = clock() - mark
+        mark = clock()
+        prior = self.event_prior(lightcurves)
+        likelihood = Likelihood(lightcurves)
+        candidates = [_mode_draws(samples, mode, int(n_draws)) for mode in modes]
+        budget = None if time_budget is None else max(float(time_budget) - (mark - start), 1e-3)
+        per_mode = polish_modes(
+            likelihood,
+            candidates,
+            n_starts=int(n_starts) if polish else 1,
+            prior=prior,
+            max_evaluations=int(max_evaluations) if polish else 1,
+            time_budget=budget,
+        )
+        single = single_lens_fit(likelihood, vars(net_input.single_lens))
+        bands = [lc.band for lc in lightcurves]
+        solutions = [
+            Solution(
+                parameters=result.parameters,
+                chi2=result.chi2,
+                dof=likelihood.dof,
+                delta_chi2=single["chi2"] - result.chi2,
+                fluxes=tuple(
+                    {"band": band, "source_flux": float(f[0]), "blend_flux": float(f[1])}
+                    for band, f in zip(bands, result.fluxes, strict=True)
+                ),
+                label=modes[index].label,
+                weight=modes[index].weight,
+                covariance=result.covariance,
+                polished=result.optimised,
+                mode=index,
+            )
+            for index, results in enumerate(per_mode)
+            for result in results
+        ]
+        ranked = rank_solutions(solutions)[: int(n_solutions)]
+        timings["polish"] = clock() - mark
+        timings["total"] = clock() - start
+        n_polished = sum(r.optimised for results in per_mode for r in results)
+        n_planned = sum(min(int(n_starts), len(c["t_0"])) for c in candidates) if polish else 0
+        result = Proposal(
+            solutions=ranked,
+            samples=samples,
+            modes=modes,
+            prior=prior,
+            single_lens=single,
+            lightcurves=tuple(lightcurves),
+            timings=timings,
+            meta={
+                "model": self.model.card.get("name", "unnamed"),
+                "seed": seed,
+                "n_samples": int(n_samples),
+                "polish": bool(polish),
+                "n_draws": int(n_draws),
+                "n_starts": int(n_starts),
+                "time_budget": time_budget,
+                "complete": n_polished == n_planned,
+                "n_evaluations": int(sum(r.n_evaluations for rs in per_mode for r in rs)),
+            },
+        )
+        result.warnings.extend(_honesty(samples, self.model.prior, ranked))
+        for message in result.warnings:
+            warnings.warn(message, OutOfPriorWarning, stacklevel=2)
+        return result
+
     @torch.no_grad()
     def _sample_torus(self, net_input: NetworkInput, n: int, seed: int) -> np.ndarray:
         x = torch.from_numpy(net_input.values)[None]
@@ -126,3 +289,46 @@ class NPEInitializer:
             torch.manual_seed(seed)
             z = self.model.network(x).sample((n,))[:, 0, :]
         return z.numpy().astype(float)
+
+
+def _mode_draws(samples: Table, mode: Mode, n_draws: int) -> dict[str, np.ndarray]:
+    """The mode's centre followed by its first draws (the samples are independent)."""
+    rows = mode.indices[: max(n_draws - 1, 1)]
+    return {
+        name: np.concatenate([[mode.center[name]], np.asarray(samples[name], float)[rows]])
+        for name in PARAMETER_NAMES
+    }
+
+
+def _honesty(samples: Table, prior: Prior, solutions: list[Solution]) -> list[str]:
+    """Reasons to distrust the proposal: a poor best fit, a posterior against the prior's edges."""
+    messages = []
+    if solutions and solutions[0].chi2_per_dof > 2.0:
+        messages.append(
+            f"the best solution fits poorly (chi2/dof = {solutions[0].chi2_per_dof:.2f}): the "
+            "event may lie outside the model's prior (parallax, orbital motion, a second source "
+            "or a third body) or the error bars are underestimated; check the residuals."
+        )
+    if solutions and solutions[0].delta_chi2 < 0:
+        messages.append(
+            f"the best binary-lens solution fits worse than a single lens (delta chi2 = "
+            f"{solutions[0].delta_chi2:.1f}): the posterior missed this event; do not start a "
+            "fit from these solutions."
+        )
+    for name in ("s", "q", "t_E", "u_0"):
+        values = np.asarray(samples[name], float)
+        low, high = prior.bounds[name]
+        if name in LOG_UNIFORM:
+            values, low, high = np.log(values), np.log(low), np.log(high)
+        margin = 0.02 * (high - low)
+        edges = [("upper", np.mean(values > high - margin), prior.bounds[name][1])]
+        if name != "u_0":  # u_0 ~ 0 is an ordinary high-magnification event
+            edges.append(("lower", np.mean(values < low + margin), prior.bounds[name][0]))
+        for edge, fraction, bound in edges:
+            if fraction > 0.25:
+                messages.append(
+                    f"{fraction:.0%} of the posterior samples of {name} lie at the {edge} edge "
+                    f"of the training prior ({name} = {bound:g}): the event may be outside the "
+                    "range the model was trained on."
+                )
+    return messages

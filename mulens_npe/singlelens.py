@@ -71,17 +71,17 @@ def linear_fluxes(
     """
     magnification = np.asarray(magnification, dtype=float)
     s_w = weight.sum()
-    s_f = weight @ flux
-    s_ff = weight @ flux**2
-    s_a = magnification @ weight
-    s_aa = (magnification * magnification) @ weight
-    s_af = magnification @ (weight * flux)
-    det = s_aa * s_w - s_a**2
-    det = np.where(np.abs(det) > 0, det, np.finfo(float).tiny)
-    source = (s_af * s_w - s_a * s_f) / det
-    blend = (s_aa * s_f - s_a * s_af) / det
-    # minimum of the quadratic form: chi2 = sum w f^2 - (F_s sum w A f + F_b sum w f)
-    chi2 = np.maximum(s_ff - source * s_af - blend * s_f, 0.0)
+    flux_c = flux - (weight @ flux) / s_w
+    mean_a = (magnification @ weight) / s_w
+    # centred sums: no cancellation even for nearly flat model curves
+    a_c = magnification - mean_a[..., None]
+    s_aa = (a_c * a_c) @ weight
+    s_af = a_c @ (weight * flux_c)
+    s_ff = weight @ flux_c**2
+    flat = s_aa <= np.finfo(float).tiny
+    source = np.where(flat, 0.0, s_af / np.where(flat, 1.0, s_aa))
+    blend = (weight @ flux) / s_w - source * mean_a
+    chi2 = np.maximum(s_ff - source * s_af, 0.0)
     return source, blend, chi2
 
 

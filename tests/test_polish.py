@@ -1,0 +1,190 @@
+"""The true likelihood and the polish: physics checks on a simulated caustic-crossing event."""
+
+import time
+
+import numpy as np
+import pytest
+
+from mulens_npe.errors import ConfigurationError, InputDataError
+from mulens_npe.lightcurve import LightCurve
+from mulens_npe.polish import (
+    Likelihood,
+    from_internal,
+    polish,
+    polish_modes,
+    single_lens_fit,
+    to_internal,
+)
+from mulens_npe.simulate.augment import simulated_lightcurve
+from mulens_npe.simulate.magnification import binary_magnification
+
+# A source of 0.01 Einstein radii crossing a resonant caustic, every 30 min for a week: each
+# crossing is sampled by a few points, so the chi2 minimum is narrow but not rugged.
+TRUTH = dict(t_0=2461452.0, u_0=0.15, t_E=3.0, rho=1e-2, s=1.2, q=0.05, alpha=30.0)
+TIMES = 2461448.0 + np.arange(0.0, 7.0, 1.0 / 48.0)
+
+
+def _event(params=TRUTH, seed=2, times=TIMES):
+    magnification = binary_magnification(params, times)[0]
+    return simulated_lightcurve(
+        magnification,
+        times,
+        np.random.default_rng(seed),
+        source_mag=19.0,
+        f_s=0.9,
+        n_gaps=(0, 0),
+        dropout=(0.0, 0.0),
+    )
+
+
+@pytest.fixture(scope="module")
+def likelihood():
+    return Likelihood(_event())
+
+
+def test_noise_free_data_give_zero_chi2_and_the_true_fluxes_per_dataset():
+    magnification = binary_magnification(TRUTH, TIMES)[0]
+    first, second = TIMES[::2], TIMES[1::2]
+    lcs = [
+        LightCurve(first, 10.0 * magnification[::2] + 2.0, np.full(first.size, 0.05), "A"),
+        LightCurve(second, 3.0 * magnification[1::2] - 0.5, np.full(second.size, 0.05), "B"),
+    ]
+    likelihood = Likelihood(lcs)
+    chi2, fluxes = likelihood.fit(TRUTH)
+    assert chi2[0] < 1e-6
+    np.testing.assert_allclose(fluxes[0], [[10.0, 2.0], [3.0, -0.5]], atol=1e-8)
+    assert likelihood.dof == TIMES.size - 7 - 4 and likelihood.n_datasets == 2
+
+
+def test_chi2_agrees_with_mulensmodel(likelihood):
+    import MulensModel
+
+    from mulens_npe.integrations.mulensmodel import mulens_data
+    from mulens_npe.parameters import mulensmodel_model
+
+    model = mulensmodel_model(TRUTH)
+    model.set_magnification_methods_parameters(
+        {"vbbl": {"accuracy": 1e-5, "relative_accuracy": 1e-5}}
+    )
+    event = MulensModel.Event(datasets=mulens_data(likelihood.lightcurves), model=model)
+    precise = Likelihood(likelihood.lightcurves, tolerance=1e-5)
+    assert precise.chi2(TRUTH)[0] == pytest.approx(event.get_chi2(), abs=0.05)
+    # the default tolerance (1e-3) moves chi2 by well under one unit
+    assert likelihood.chi2(TRUTH)[0] == pytest.approx(event.get_chi2(), abs=1.0)
+
+
+def test_vectorised_chi2_equals_one_by_one(likelihood):
+    draws = {k: np.array([v, v * 1.01]) for k, v in TRUTH.items()}
+    draws["t_0"] = TRUTH["t_0"] + np.array([0.0, 0.05])
+    together = likelihood.chi2(draws)
+    apart = [likelihood.chi2({k: v[i] for k, v in draws.items()})[0] for i in range(2)]
+    np.testing.assert_allclose(together, apart)
+
+
+def test_internal_coordinates_round_trip():
+    z = to_internal(TRUTH, TRUTH["t_0"], TRUTH["t_E"])
+    back = from_internal(z, TRUTH["t_0"], TRUTH["t_E"])
+    for name, value in TRUTH.items():
+        assert back[name] == pytest.approx(value, rel=1e-12)
+
+
+def test_polish_from_perturbed_starts_returns_to_the_true_minimum(likelihood):
+    """Starts off by 1% in s, 10% in q, 1 degree in alpha have chi2 far above the truth's."""
+    truth_chi2 = likelihood.chi2(TRUTH)[0]
+    starts = {k: np.full(2, v) for k, v in TRUTH.items()}
+    starts["s"] = TRUTH["s"] * np.array([1.01, 0.99])
+    starts["q"] = TRUTH["q"] * np.array([0.9, 1.1])
+    starts["alpha"] = TRUTH["alpha"] + np.array([1.0, -1.0])
+    starts["t_0"] = TRUTH["t_0"] + np.array([-0.01, 0.01])
+    results = polish(likelihood, starts, max_evaluations=200)
+    assert all(r.start_chi2 > truth_chi2 + 1e4 for r in results)
+    assert all(r.chi2 <= truth_chi2 + 1.0 for r in results)
+    best = min(results, key=lambda r: r.chi2)
+    p = best.parameters
+    assert p["s"] == pytest.approx(TRUTH["s"], rel=2e-3)
+    assert p["q"] == pytest.approx(TRUTH["q"], rel=0.03)
+    assert p["alpha"] == pytest.approx(TRUTH["alpha"], abs=0.3)
+    assert p["t_E"] == pytest.approx(TRUTH["t_E"], rel=0.01)
+    # the reported chi2 and fluxes are those of the reported parameters
+    chi2, fluxes = likelihood.fit(p)
+    assert best.chi2 == pytest.approx(chi2[0]) and np.allclose(best.fluxes, fluxes[0])
+
+
+def test_polish_maps_the_mirror_back_and_its_covariance_measures_delta_chi2_of_one(likelihood):
+    mirror_start = dict(TRUTH, u_0=-TRUTH["u_0"], alpha=360.0 - TRUTH["alpha"], s=1.203)
+    [result] = polish(likelihood, mirror_start)
+    p = result.parameters
+    assert p["u_0"] > 0 and p["alpha"] == pytest.approx(TRUTH["alpha"], abs=0.3)
+    cov = result.covariance
+    assert cov.shape == (7, 7) and np.all(np.linalg.eigvalsh(cov) > 0)
+    # conditional one-sigma step in s (all else fixed) raises chi2 by ~1
+    fisher = np.linalg.inv(cov)
+    sigma_s = 1.0 / np.sqrt(fisher[4, 4])
+    steps = {k: np.full(2, v) for k, v in p.items()}
+    steps["s"] = p["s"] + np.array([-1.0, 1.0]) * sigma_s
+    delta = likelihood.chi2(steps) - result.chi2
+    assert np.all((delta > 0.5) & (delta < 2.0))
+
+
+def test_deadline_in_the_past_returns_at_once(likelihood):
+    start = dict(TRUTH, s=1.21)
+    [result] = polish(likelihood, start, deadline=time.perf_counter() - 1.0)
+    assert result.n_evaluations == 0 and not np.isfinite(result.chi2)
+    [evaluated] = polish(likelihood, start, max_evaluations=1)
+    assert (
+        evaluated.chi2 == pytest.approx(likelihood.chi2(start)[0]) and evaluated.covariance is None
+    )
+
+
+def test_polish_modes_ranks_draws_and_gives_every_mode_a_chi2_when_time_runs_out(likelihood):
+    rng = np.random.default_rng(1)
+    near = {k: v * (1 + 0.002 * rng.standard_normal(8)) for k, v in TRUTH.items()}
+    near["t_0"] = TRUTH["t_0"] + 0.002 * rng.standard_normal(8)
+    far = dict(near, s=near["s"] / 1.5)
+    full = [likelihood.chi2(near), likelihood.chi2(far)]
+    screened = polish_modes(likelihood, [near, far], n_starts=1, max_evaluations=1)
+    for mode, polished in enumerate(screened):
+        [only] = polished  # the best-screened draw, evaluated on all epochs, not optimised
+        assert only.chi2 == pytest.approx(full[mode].min(), rel=1e-9) and not only.optimised
+    spent = polish_modes(likelihood, [near, far], n_starts=2, time_budget=1e-9)
+    for mode, polished in enumerate(spent):
+        [only] = polished  # out of time: the first draw of every mode is still evaluated
+        assert only.chi2 == pytest.approx(full[mode][0], rel=1e-9) and not only.optimised
+    results = polish_modes(likelihood, [near], n_starts=2, max_evaluations=16)
+    assert len(results[0]) == 2
+    assert min(r.chi2 for r in results[0]) <= full[0].min()
+
+
+def test_single_lens_fit_is_the_delta_chi2_reference(likelihood):
+    pspl_like = dict(TRUTH, q=1e-6, s=4.0, rho=1e-4)
+    flat = Likelihood(_event(pspl_like, seed=3))
+    fit = single_lens_fit(flat, {"t_0": TRUTH["t_0"] + 0.3, "u_0": 0.3, "t_E": 4.0})
+    assert fit["chi2"] == pytest.approx(flat.chi2(pspl_like)[0], rel=0.05)
+    assert fit["u_0"] == pytest.approx(TRUTH["u_0"], rel=0.1)
+    binary = single_lens_fit(likelihood, {"t_0": TRUTH["t_0"], "u_0": 0.2, "t_E": 3.0})
+    assert binary["chi2"] - likelihood.chi2(TRUTH)[0] > 1000
+
+
+def test_subset_estimates_a_fraction_of_the_chi2(likelihood):
+    subset = likelihood.subset(100)
+    stride = int(np.ceil(likelihood.n_points / 100))
+    assert subset.n_points == pytest.approx(likelihood.n_points / stride, abs=1)
+    assert likelihood.subset(10**6) is likelihood
+    far = dict(TRUTH, s=3.0, t_E=3.3)  # no caustic crossing: residuals spread over the curve
+    ratio = likelihood.chi2(far)[0] / subset.chi2(far)[0]
+    assert ratio == pytest.approx(stride, rel=0.3)
+
+
+def test_bad_input_raises_library_errors(likelihood):
+    with pytest.raises(InputDataError):
+        Likelihood([])
+    with pytest.raises(InputDataError):
+        Likelihood(["event.dat"])
+    with pytest.raises(ConfigurationError, match="missing"):
+        likelihood.chi2({k: v for k, v in TRUTH.items() if k != "rho"})
+    with pytest.raises(ConfigurationError):
+        likelihood.chi2(dict(TRUTH, q=-1.0))
+    with pytest.raises(ConfigurationError):
+        polish(likelihood, TRUTH, max_evaluations=0)
+    with pytest.raises(ConfigurationError):
+        polish_modes(likelihood, [TRUTH], n_starts=0)
