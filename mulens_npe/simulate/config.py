@@ -36,7 +36,11 @@ def _check_keys(spec: Mapping[str, Any], allowed: set[str], what: str) -> None:
 
 
 def _integer(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    # JSON readers turn 3e5 into a float: accept floats that are whole numbers.
+    whole_float = isinstance(value, (float, np.floating)) and float(value).is_integer()
+    if isinstance(value, (bool, np.bool_)) or not (
+        isinstance(value, (int, np.integer)) or whole_float
+    ):
         raise ConfigurationError(f"{name} must be an integer, got {value!r}.")
     if value < minimum:
         raise ConfigurationError(f"{name} must be >= {minimum}, got {value}.")
