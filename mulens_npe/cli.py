@@ -104,6 +104,147 @@ def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_simulate)
 
 
+def _read(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .adapters import as_lightcurves
+
+    options = {"phot_fmt": args.phot_fmt} if args.phot_fmt else {}
+    if args.time_offset is not None:
+        options["time_offset"] = args.time_offset
+    for lc in as_lightcurves(list(args.files), **options):
+        print(
+            f"{lc.band}: {lc.n_points} epochs, BJD {lc.time[0]:.4f} - {lc.time[-1]:.4f} "
+            f"({lc.time_span:.1f} d), brightest {np.nanmin(lc.mag):.3f} mag, median error "
+            f"{1e3 * np.nanmedian(lc.mag_err):.1f} mmag [{lc.meta.get('source', '?')}]"
+        )
+    return 0
+
+
+def _add_read(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "read",
+        help="read light-curve files and print what was understood",
+        description="Read one or more photometry files (3 columns or IPAC tables) the way "
+        "propose/fit do, and print each dataset's epochs, span and photometry.",
+    )
+    parser.add_argument("files", nargs="+", help="light-curve files (one per telescope)")
+    parser.add_argument("--phot-fmt", choices=("mag", "flux"), help="what the value column holds")
+    parser.add_argument("--time-offset", type=float, help="days to add, e.g. 2450000")
+    parser.set_defaults(run=_read)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .training import TrainingConfig, train
+
+    config = TrainingConfig.from_file(args.config) if args.config else TrainingConfig()
+    overrides = {
+        key: value
+        for key, value in (
+            ("max_minutes", args.max_minutes),
+            ("max_steps", args.max_steps),
+            ("workers", args.workers),
+        )
+        if value is not None
+    }
+    config = replace(config, **overrides)
+    model = train(
+        args.data,
+        args.out,
+        config,
+        init=args.init,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    training = model.card["training"]
+    print(
+        f"model written to {args.out}: {training['steps']} steps in "
+        f"{training['seconds'] / 60:.1f} min, validation NLL "
+        f"{model.card['metrics']['validation_nll']:.3f}"
+    )
+    return 0
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a posterior network on a simulated dataset",
+        description="Train the embedding network and flow on a dataset written by "
+        "`mulens-npe simulate`, with fresh noise for every served curve. Writes "
+        "model.safetensors + card.json (best validation state) and checkpoint.pt; running the "
+        "same command again resumes. Several GPUs: torchrun --nproc_per_node K -m mulens_npe.cli "
+        "train ...",
+    )
+    parser.add_argument(
+        "--data", required=True, help="dataset directory from `mulens-npe simulate`"
+    )
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument(
+        "--config", help="JSON training config (e.g. configs/roman-2l1s.train.json)"
+    )
+    parser.add_argument("--init", help="model directory to warm-start from")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--max-minutes", type=float, help="override the wall-clock budget")
+    parser.add_argument("--max-steps", type=int, help="override the number of steps")
+    parser.add_argument("--workers", type=int, help="override the data-loading processes")
+    parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    parser.set_defaults(run=_train)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .artifact import load_model
+    from .evaluate import evaluate_model, write_report
+    from .initializer import NPEInitializer
+    from .simulate.config import TimeGrid
+
+    model = NPEInitializer.pretrained().model if args.model is None else load_model(args.model)
+    grid = model.card.get("dataset", {}).get("grid", {}).get("spec")
+    times = (TimeGrid.from_dict(grid) if grid else TimeGrid()).epochs()
+    result = evaluate_model(
+        model,
+        times,
+        n=args.n,
+        seed=args.seed,
+        n_samples=args.samples,
+        progress=not args.no_progress,
+    )
+    out = write_report(result, model, args.out, args.seed)
+    for name, coverage in result.coverage.items():
+        print(
+            f"{name:>6}: 68% interval covers {coverage['68%']:.3f}, 95% covers {coverage['95%']:.3f}"
+        )
+    for group, errors in result.errors.items():
+        print(
+            f"{group} (n={errors['n']}): median |d log10 s| {errors['log10_s']:.3f}, "
+            f"|d log10 q| {errors['log10_q']:.3f}"
+        )
+    print(f"report: {out / 'evaluation.md'}")
+    return 0
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="calibration and accuracy of a model on fresh simulations",
+        description="Simulate N fresh events from the model's prior with a new seed, draw "
+        "posteriors and report coverage (68%%, 95%%), SBC ranks, TARP and median errors split "
+        "by binary signal strength, with plots.",
+    )
+    parser.add_argument("--model", help="model directory (default: the shipped roman-2l1s)")
+    parser.add_argument("--n", type=int, default=2000, help="number of events (default 2000)")
+    parser.add_argument(
+        "--seed", type=int, default=12345, help="seed of the events (default 12345)"
+    )
+    parser.add_argument("--samples", type=int, default=1000, help="posterior samples per event")
+    parser.add_argument(
+        "--out", default="evaluation", help="report directory (default ./evaluation)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    parser.set_defaults(run=_evaluate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mulens-npe`` with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -112,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    _add_read(subparsers)
     _add_simulate(subparsers)
+    _add_train(subparsers)
+    _add_evaluate(subparsers)
     return parser
 
 
