@@ -7,6 +7,7 @@ line on stderr and exit with status 2; success exits 0.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,6 +160,8 @@ def _train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     training = model.card["training"]
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 reports
     print(
         f"model written to {args.out}: {training['steps']} steps in "
         f"{training['seconds'] / 60:.1f} min, validation NLL "

@@ -417,6 +417,7 @@ def train(
     if rank == 0 and not (out / "card.json").exists():
         write_artifact({"validation_nll": state["best_val"], "history": state["history"]})
     if distributed:
+        torch.distributed.barrier()  # every rank returns the final artifact rank 0 wrote
         torch.distributed.destroy_process_group()
     return load_model(out)
 
