@@ -38,7 +38,7 @@ def test_two_process_ddp_training(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [
-            torchrun,
+            TORCHRUN,
             "--nproc_per_node",
             "2",
             "-m",
