@@ -43,7 +43,8 @@ def single_lens_chi2(time: np.ndarray, flux: np.ndarray, flux_err: np.ndarray) -
     start = estimate_single_lens(time, flux, flux_err)
 
     def residuals(p):
-        a = pspl_magnification((time - p[0]) / np.exp(p[2]), p[1])
+        with np.errstate(over="ignore", invalid="ignore"):
+            a = pspl_magnification((time - p[0]) / np.exp(np.clip(p[2], -10.0, 10.0)), p[1])
         fs, fb, _ = linear_fluxes(a, flux, weight)
         return (flux - fs * a - fb) / flux_err
 
