@@ -1,7 +1,8 @@
 """The ``mulens-npe`` command line: one small function per subcommand.
 
 Errors the user can cause (a bad option, an unreadable file, a directory in the way) print one
-line on stderr and exit with status 2; success exits 0.
+line on stderr and exit with status 2; an unexpected failure (a bug) prints its traceback and
+exits with status 1; success exits 0. ``fit`` and ``propose`` live in :mod:`mulens_npe.cli_fit`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .cli_fit import add_fit, add_propose
 from .errors import ConfigurationError, MulensNPEError
 
 __all__ = ["main", "build_parser"]
@@ -256,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    add_fit(subparsers)
+    add_propose(subparsers)
     _add_read(subparsers)
     _add_simulate(subparsers)
     _add_train(subparsers)
@@ -282,6 +287,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mulens-npe {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not the user's doing: keep the traceback for the report
+        traceback.print_exc()
+        print(
+            f"mulens-npe {args.command}: unexpected error: {type(exc).__name__}: {exc} "
+            "(please report it with the traceback above)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

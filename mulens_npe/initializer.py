@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,9 @@ class NPEInitializer:
         return self._samples(self.network_input(data, **options), int(n), seed)
 
     def _samples(self, net_input: NetworkInput, n: int, seed: int) -> Table:
-        z = self._sample_torus(net_input, int(n), seed)
+        return self._table(self._sample_torus(net_input, int(n), seed), net_input, seed)
+
+    def _table(self, z: np.ndarray, net_input: NetworkInput, seed: int) -> Table:
         params = self.model.features.from_torus(z, net_input.t_ref, net_input.t_scale)
         table = Table({name: params[name] for name in PARAMETER_NAMES})
         for name, unit in _UNITS.items():
@@ -190,45 +193,138 @@ class NPEInitializer:
         Proposal
             ``solutions`` best first, ``samples``, ``modes``, ``timings`` and ``warnings``.
         """
-        for name, value, low in (
-            ("n_samples", n_samples, 1),
-            ("n_solutions", n_solutions, 1),
-            ("n_draws", n_draws, 1),
-            ("n_starts", n_starts, 1),
-            ("max_evaluations", max_evaluations, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise ConfigurationError(
-                    f"propose: {name} must be an integer >= {low}, got {value!r}."
-                )
-        if time_budget is not None and not (
-            isinstance(time_budget, int | float) and time_budget > 0
-        ):
-            raise ConfigurationError(
-                f"propose: time_budget must be None or > 0 s, got {time_budget!r}."
-            )
-        clock = time.perf_counter
-        start = clock()
+        settings = _settings(
+            n_samples, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
+        )
+        start = time.perf_counter()
         lightcurves = as_lightcurves(data, **adapter_options)
         net_input = preprocess(lightcurves, self.model.preprocess)
-        timings = {"preprocess": clock() - start}
-        mark = clock()
+        timings = {"preprocess": time.perf_counter() - start}
+        mark = time.perf_counter()
         samples = self._samples(net_input, int(n_samples), seed)
-        timings["sampling"] = clock() - mark
+        timings["sampling"] = time.perf_counter() - mark
+        return self._finish(lightcurves, net_input, samples, seed, settings, timings, start)
+
+    def propose_many(
+        self,
+        events: Sequence[Any],
+        n_samples: int = 10_000,
+        seed: int = 0,
+        n_solutions: int = 5,
+        polish: bool = True,
+        time_budget: float | None = None,
+        *,
+        return_exceptions: bool = False,
+        on_result: Callable[[int, Any], None] | None = None,
+        n_draws: int = 64,
+        n_starts: int = 3,
+        max_evaluations: int = 200,
+        **adapter_options: Any,
+    ) -> list[Proposal | Exception]:
+        """:meth:`propose` for many events, with one batched pass of the embedding network.
+
+        The light curves are embedded together; each event's posterior is then drawn with
+        ``seed`` and polished on its own, as ``propose(event, ...)`` would. The samples equal
+        those of ``propose`` up to the float rounding of the batched network (~1e-6), so the
+        polished solutions agree to that precision or, where the optimiser's path is
+        sensitive, land in nearby minima; the same events in the same batch give the same
+        answer. ``time_budget`` is per event.
+
+        Parameters
+        ----------
+        events : sequence
+            One item per event, each anything :meth:`propose` takes (a file, a list of
+            files for several telescopes, a MulensData, ...).
+        return_exceptions : bool
+            False: the first event that fails raises. True: a failed event's item in the
+            result is its exception and the other events go on.
+        on_result : callable, optional
+            Called as ``on_result(index, result)`` as soon as each event is done (for
+            progress bars and streaming writes).
+        n_samples, seed, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
+            As in :meth:`propose`.
+        **adapter_options
+            Passed to :func:`mulens_npe.as_lightcurves` for every event.
+
+        Returns
+        -------
+        list
+            One :class:`Proposal` (or exception) per event, in input order.
+        """
+        settings = _settings(
+            n_samples, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
+        )
+        results: list[Any] = [None] * len(events)
+
+        def finished(index: int, result: Any) -> None:
+            if isinstance(result, Exception) and not return_exceptions:
+                raise result
+            results[index] = result
+            if on_result is not None:
+                on_result(index, result)
+
+        prepared = []
+        for index, data in enumerate(events):
+            start = time.perf_counter()
+            try:
+                lightcurves = as_lightcurves(data, **adapter_options)
+                net_input = preprocess(lightcurves, self.model.preprocess)
+            except Exception as exc:
+                finished(index, exc)
+                continue
+            timings = {"preprocess": time.perf_counter() - start}
+            prepared.append((index, lightcurves, net_input, timings, start))
+        mark = time.perf_counter()
+        contexts = self._contexts([item[2] for item in prepared])
+        share = (time.perf_counter() - mark) / max(len(prepared), 1)
+        for context, (index, lightcurves, net_input, timings, start) in zip(
+            contexts, prepared, strict=True
+        ):
+            try:
+                mark = time.perf_counter()
+                samples = self._table(
+                    self._sample_context(context, settings["n_samples"], seed), net_input, seed
+                )
+                timings["sampling"] = time.perf_counter() - mark + share
+                # the event's own clock: its budget is not spent on the events before it
+                start = time.perf_counter() - timings["preprocess"] - timings["sampling"]
+                result = self._finish(
+                    lightcurves, net_input, samples, seed, settings, timings, start
+                )
+            except Exception as exc:
+                result = exc
+            finished(index, result)
+        return results
+
+    def _finish(
+        self,
+        lightcurves: list[LightCurve],
+        net_input: NetworkInput,
+        samples: Table,
+        seed: int,
+        settings: dict[str, Any],
+        timings: dict[str, float],
+        start: float,
+    ) -> Proposal:
+        """Modes, polish and ranking of one event's posterior samples."""
+        clock = time.perf_counter
+        n_solutions, polish = settings["n_solutions"], settings["polish"]
+        n_draws, n_starts = settings["n_draws"], settings["n_starts"]
+        time_budget = settings["time_budget"]
         mark = clock()
-        modes = find_modes(samples, max_modes=int(n_solutions))
+        modes = find_modes(samples, max_modes=n_solutions)
         timings["modes"] = clock() - mark
         mark = clock()
         prior = self.event_prior(lightcurves)
         likelihood = Likelihood(lightcurves)
-        candidates = [_mode_draws(samples, mode, int(n_draws)) for mode in modes]
+        candidates = [_mode_draws(samples, mode, n_draws) for mode in modes]
         budget = None if time_budget is None else max(float(time_budget) - (mark - start), 1e-3)
         per_mode = polish_modes(
             likelihood,
             candidates,
-            n_starts=int(n_starts) if polish else 1,
+            n_starts=n_starts if polish else 1,
             prior=prior,
-            max_evaluations=int(max_evaluations) if polish else 1,
+            max_evaluations=settings["max_evaluations"] if polish else 1,
             time_budget=budget,
         )
         single = single_lens_fit(likelihood, vars(net_input.single_lens))
@@ -252,11 +348,11 @@ class NPEInitializer:
             for index, results in enumerate(per_mode)
             for result in results
         ]
-        ranked = rank_solutions(solutions)[: int(n_solutions)]
+        ranked = rank_solutions(solutions)[:n_solutions]
         timings["polish"] = clock() - mark
         timings["total"] = clock() - start
         n_polished = sum(r.optimised for results in per_mode for r in results)
-        n_planned = sum(min(int(n_starts), len(c["t_0"])) for c in candidates) if polish else 0
+        n_planned = sum(min(n_starts, len(c["t_0"])) for c in candidates) if polish else 0
         result = Proposal(
             solutions=ranked,
             samples=samples,
@@ -268,10 +364,10 @@ class NPEInitializer:
             meta={
                 "model": self.model.card.get("name", "unnamed"),
                 "seed": seed,
-                "n_samples": int(n_samples),
+                "n_samples": len(samples),
                 "polish": bool(polish),
-                "n_draws": int(n_draws),
-                "n_starts": int(n_starts),
+                "n_draws": n_draws,
+                "n_starts": n_starts,
                 "time_budget": time_budget,
                 "complete": n_polished == n_planned,
                 "n_evaluations": int(sum(r.n_evaluations for rs in per_mode for r in rs)),
@@ -279,16 +375,59 @@ class NPEInitializer:
         )
         result.warnings.extend(_honesty(samples, self.model.prior, ranked))
         for message in result.warnings:
-            warnings.warn(message, OutOfPriorWarning, stacklevel=2)
+            warnings.warn(message, OutOfPriorWarning, stacklevel=3)  # the caller of propose
         return result
 
     @torch.no_grad()
-    def _sample_torus(self, net_input: NetworkInput, n: int, seed: int) -> np.ndarray:
-        x = torch.from_numpy(net_input.values)[None]
+    def _contexts(self, net_inputs: Sequence[NetworkInput]) -> torch.Tensor:
+        """Embedding of several events in one batch, shape (n_events, context)."""
+        if not net_inputs:
+            return torch.empty(0)
+        x = torch.from_numpy(np.stack([net_input.values for net_input in net_inputs]))
+        return self.model.network.embedding(x)
+
+    @torch.no_grad()
+    def _sample_context(self, context: torch.Tensor, n: int, seed: int) -> np.ndarray:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            z = self.model.network(x).sample((n,))[:, 0, :]
+            z = self.model.network.flow(context[None]).sample((n,))[:, 0, :]
         return z.numpy().astype(float)
+
+    def _sample_torus(self, net_input: NetworkInput, n: int, seed: int) -> np.ndarray:
+        return self._sample_context(self._contexts([net_input])[0], n, seed)
+
+
+def _settings(
+    n_samples: Any,
+    n_solutions: Any,
+    polish: bool,
+    time_budget: Any,
+    n_draws: Any,
+    n_starts: Any,
+    max_evaluations: Any,
+) -> dict[str, Any]:
+    """The checked settings of :meth:`NPEInitializer.propose`."""
+    settings = {
+        "n_samples": n_samples,
+        "n_solutions": n_solutions,
+        "n_draws": n_draws,
+        "n_starts": n_starts,
+        "max_evaluations": max_evaluations,
+    }
+    for name, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ConfigurationError(f"propose: {name} must be an integer >= 1, got {value!r}.")
+    if time_budget is not None and not (
+        isinstance(time_budget, int | float)
+        and not isinstance(time_budget, bool)
+        and time_budget > 0
+    ):
+        raise ConfigurationError(
+            f"propose: time_budget must be None or > 0 s, got {time_budget!r}."
+        )
+    settings = {name: int(value) for name, value in settings.items()}
+    settings.update(polish=bool(polish), time_budget=time_budget)
+    return settings
 
 
 def _mode_draws(samples: Table, mode: Mode, n_draws: int) -> dict[str, np.ndarray]:

@@ -42,18 +42,51 @@ def _corner_columns(params):
     )
 
 
-def corner_plot(samples, path, truth=None, title: str | None = None, markers=None) -> Path:
+def _ranges(data: np.ndarray, points: np.ndarray | None) -> list[tuple[float, float]]:
+    """Axis ranges holding the central 99% of the samples (stray draws would squash the
+    rest into one bin) and every marked point, padded by 5%."""
+    low, high = np.nanpercentile(data, [0.5, 99.5], axis=0)
+    if points is not None:
+        low, high = (
+            np.minimum(low, np.nanmin(points, axis=0)),
+            np.maximum(high, np.nanmax(points, axis=0)),
+        )
+    pad = 0.05 * np.maximum(high - low, 1e-9)
+    return [(float(a), float(b)) for a, b in zip(low - pad, high + pad, strict=True)]
+
+
+def corner_plot(
+    samples,
+    path,
+    truth=None,
+    title: str | None = None,
+    markers=None,
+    marker_labels=None,
+) -> Path:
     """Corner plot of posterior ``samples`` (dict or Table, MulensModel names).
 
-    ``truth`` (dict) is drawn in red; ``markers`` (list of dicts, e.g. solutions) in blue.
+    ``truth`` (dict) is drawn in red lines. ``markers`` (list of parameter dicts, e.g. the
+    ranked solutions) are squares in the colours of
+    :data:`mulens_npe.lightcurve_plots.COLORS`, named in a legend by ``marker_labels``.
     """
     import corner
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    plt = _pyplot()
+    from .lightcurve_plots import COLORS
+
     data = _corner_columns(samples)
     order = ("t_0", "u_0", "t_E", "rho", "s", "q", "alpha")
-    fig = corner.corner(
+    shown = [data]
+    if truth is not None:
+        shown.append(_corner_columns({k: [truth[k]] for k in order}))
+    if markers:
+        shown.append(_corner_columns({k: [m[k] for m in markers] for k in order}))
+    fig = Figure(figsize=(14, 14))
+    corner.corner(
         data,
+        fig=fig,
+        range=_ranges(data, np.concatenate(shown[1:]) if len(shown) > 1 else None),
         labels=[LABELS[k] for k in order],
         truths=None if truth is None else _corner_columns({k: [truth[k]] for k in order})[0],
         truth_color="tab:red",
@@ -61,18 +94,30 @@ def corner_plot(samples, path, truth=None, title: str | None = None, markers=Non
         show_titles=False,
         bins=30,
         smooth=0.8,
+        label_kwargs={"fontsize": 13},
     )
+    axes = np.array(fig.axes).reshape(7, 7)
     if markers:
-        axes = np.array(fig.axes).reshape(7, 7)
         points = _corner_columns({k: [m[k] for m in markers] for k in order})
+        colors = [COLORS[n % len(COLORS)] for n in range(len(markers))]
         for i in range(7):
             for j in range(i):
-                axes[i, j].plot(points[:, j], points[:, i], "s", color="tab:blue", ms=4)
+                axes[i, j].scatter(
+                    points[::-1, j], points[::-1, i], marker="s", s=30, c=colors[::-1],
+                    edgecolors="k", linewidths=0.5, zorder=5,
+                )  # fmt: skip
+            for n, color in enumerate(colors):
+                axes[i, i].axvline(points[n, i], color=color, lw=1.2)
+        if marker_labels:
+            handles = [
+                Line2D([], [], marker="s", ls="", color=color, markeredgecolor="k", label=label)
+                for color, label in zip(colors, marker_labels, strict=False)
+            ]
+            axes[0, 6].legend(handles=handles, loc="upper right", fontsize=11, frameon=False)
     if title:
-        fig.suptitle(title, fontsize=14)
+        fig.suptitle(title, fontsize=15)
     path = Path(path)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    fig.savefig(path, dpi=70)
     return path
 
 

@@ -81,3 +81,51 @@ def make_telescope():
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A model folder trained for two steps on 48 short simulated events (a few seconds).
+
+    Its posteriors are poor: tests that use it check the machinery (files, tables, exit
+    codes), not accuracy.
+    """
+    from mulens_npe.network import NetworkConfig
+    from mulens_npe.preprocess import PreprocessSpec
+    from mulens_npe.simulate.config import SimulationConfig, TimeGrid
+    from mulens_npe.simulate.runner import simulate
+    from mulens_npe.training import TrainingConfig, train
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    config = SimulationConfig(
+        n=48,
+        seed=11,
+        chunk_size=24,
+        grid=TimeGrid(duration=12.0, cadence_min=30.0),
+        prior={"bounds": {"t_E": [1.0, 4.0]}},
+    )
+    simulate(config, root / "sim", workers=1, progress=False)
+    tiny = TrainingConfig(
+        network=NetworkConfig(widths=(8, 8), context=16, transforms=1, hidden=(16,)),
+        preprocess=PreprocessSpec(n_bins=32),
+        batch_size=16,
+        max_steps=2,
+        validate_every=2,
+        validation_fraction=0.25,
+        workers=0,
+        seed=3,
+    )
+    train(root / "sim", root / "model", tiny, progress=False)
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def tiny_event_file(tmp_path_factory) -> Path:
+    """A short simulated binary-lens event (168 hourly epochs) as a 3-column magnitude file."""
+    from proposal_helpers import TRUTH, simulated_event
+
+    from mulens_npe.simulate.augment import write_lightcurve
+
+    path = tmp_path_factory.mktemp("events") / "tiny_event.dat"
+    write_lightcurve(simulated_event(), path, params=TRUTH)
+    return path

@@ -1,0 +1,51 @@
+"""`mulens-npe fit` with the shipped model on the shipped example events finds the truth.
+
+Skipped when no model is installed in mulens_npe/models/ (a source checkout before training).
+The criteria are loose on purpose: the network proposes, the polish refines; the best
+solution must sit in the right (s, q) basin, or its close/wide twin s -> 1/s, and fit as well
+as the truth does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from mulens_npe.adapters import as_lightcurves
+from mulens_npe.cli import main
+from mulens_npe.initializer import DEFAULT_MODEL, available_models
+from mulens_npe.likelihood import Likelihood
+
+DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        DEFAULT_MODEL not in available_models(),
+        reason=f"no shipped model {DEFAULT_MODEL!r} in mulens_npe/models/ (train and install it)",
+    ),
+]
+
+
+@pytest.mark.parametrize("event", ["roman_planet_example", "roman_binary_example"])
+def test_fit_finds_the_truth_of_the_example_event(tmp_path, capsys, event):
+    truth = json.loads((DATA / f"{event}.truth.json").read_text())["parameters"]
+    out = tmp_path / event
+    status = main(["fit", str(DATA / f"{event}.dat"), "--out", str(out), "--quiet", "--seed", "0"])
+    stderr = capsys.readouterr().err
+    assert status == 0, stderr
+    for name in ("solutions.ecsv", "samples.ecsv", "solutions.json"):
+        assert (out / name).stat().st_size > 0
+    for name in ("lightcurve.png", "caustics.png", "corner.png"):
+        assert (out / name).stat().st_size > 20_000
+    best = Table.read(out / "solutions.ecsv", format="ascii.ecsv")[0]
+    d_log_s = np.log10(best["s"]) - np.log10(truth["s"])
+    twin = np.log10(best["s"]) + np.log10(truth["s"])  # close/wide: s -> 1/s
+    assert min(abs(d_log_s), abs(twin)) < 0.1, (best["s"], truth["s"])
+    assert abs(np.log10(best["q"]) - np.log10(truth["q"])) < 0.5, (best["q"], truth["q"])
+    truth_chi2 = Likelihood(as_lightcurves(str(DATA / f"{event}.dat"))).chi2(truth)[0]
+    assert best["chi2"] <= 1.1 * truth_chi2, (best["chi2"], truth_chi2)
