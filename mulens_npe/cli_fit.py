@@ -253,8 +253,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-budget",
         type=_positive_float,
+        default=120.0,
         metavar="SECONDS",
-        help="stop polishing after this long (per event); default: no limit",
+        help="stop polishing after this long (per event; default 120 s)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 
