@@ -90,32 +90,11 @@ def tiny_model(tmp_path_factory) -> Path:
     Its posteriors are poor: tests that use it check the machinery (files, tables, exit
     codes), not accuracy.
     """
-    from mulens_npe.network import NetworkConfig
-    from mulens_npe.preprocess import PreprocessSpec
-    from mulens_npe.simulate.config import SimulationConfig, TimeGrid
-    from mulens_npe.simulate.runner import simulate
-    from mulens_npe.training import TrainingConfig, train
+    from mulens_npe.training import train
+    from tests.tiny import TINY_TRAINING, simulate_tiny
 
     root = tmp_path_factory.mktemp("tiny-model")
-    config = SimulationConfig(
-        n=48,
-        seed=11,
-        chunk_size=24,
-        grid=TimeGrid(duration=12.0, cadence_min=30.0),
-        prior={"bounds": {"t_E": [1.0, 4.0]}},
-    )
-    simulate(config, root / "sim", workers=1, progress=False)
-    tiny = TrainingConfig(
-        network=NetworkConfig(widths=(8, 8), context=16, transforms=1, hidden=(16,)),
-        preprocess=PreprocessSpec(n_bins=32),
-        batch_size=16,
-        max_steps=2,
-        validate_every=2,
-        validation_fraction=0.25,
-        workers=0,
-        seed=3,
-    )
-    train(root / "sim", root / "model", tiny, progress=False)
+    train(simulate_tiny(root / "sim"), root / "model", TINY_TRAINING, progress=False)
     return root / "model"
 
 

@@ -12,27 +12,14 @@ from astropy.table import Table
 
 from mulens_npe.errors import ConfigurationError, InputDataError, ModelCardError, OutOfPriorWarning
 from mulens_npe.initializer import NPEInitializer, _honesty, _mode_draws
-from mulens_npe.network import NetworkConfig
 from mulens_npe.parameters import PARAMETER_NAMES
 from mulens_npe.polish import Likelihood
-from mulens_npe.preprocess import PreprocessSpec
 from mulens_npe.prior import Prior
 from mulens_npe.simulate.augment import simulated_lightcurve
 from mulens_npe.simulate.magnification import binary_magnification
 from mulens_npe.simulate.roman import ROMAN_SEASON_START
 from mulens_npe.solutions import Solution, rank_solutions
-from mulens_npe.training import TrainingConfig, train
 
-TINY = TrainingConfig(
-    network=NetworkConfig(widths=(8, 8), context=16, transforms=1, hidden=(16,)),
-    preprocess=PreprocessSpec(n_bins=32),
-    batch_size=16,
-    max_steps=2,
-    validate_every=2,
-    validation_fraction=0.25,
-    workers=0,
-    seed=3,
-)
 TRUTH = dict(t_0=ROMAN_SEASON_START + 5.0, u_0=0.15, t_E=3.0, rho=3e-3, s=1.2, q=0.05, alpha=30.0)
 FAST = dict(n_samples=300, n_solutions=3, n_draws=10, n_starts=2, max_evaluations=24)
 
@@ -47,21 +34,8 @@ def _screened(result, mode):
 
 
 @pytest.fixture(scope="module")
-def init(tmp_path_factory):
-    from mulens_npe.simulate.config import SimulationConfig, TimeGrid
-    from mulens_npe.simulate.runner import simulate
-
-    root = tmp_path_factory.mktemp("tiny")
-    config = SimulationConfig(
-        n=48,
-        seed=11,
-        chunk_size=24,
-        grid=TimeGrid(duration=12.0, cadence_min=30.0),
-        prior={"bounds": {"t_E": [1.0, 4.0]}},
-    )
-    simulate(config, root / "sim", workers=1, progress=False)
-    train(root / "sim", root / "model", TINY, progress=False)
-    return NPEInitializer.load(root / "model")
+def init(tiny_model):
+    return NPEInitializer.load(tiny_model)
 
 
 @pytest.fixture(scope="module")

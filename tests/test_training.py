@@ -1,43 +1,22 @@
 """The training pipeline end to end on a tiny dataset: simulate -> train -> artifact -> sample."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from mulens_npe.errors import ConfigurationError
 from mulens_npe.initializer import NPEInitializer
-from mulens_npe.network import NetworkConfig
-from mulens_npe.preprocess import PreprocessSpec
 from mulens_npe.training import TrainingConfig, train
+from tests.tiny import TINY_TRAINING, simulate_tiny
 
-TINY = TrainingConfig(
-    network=NetworkConfig(widths=(8, 8), context=16, transforms=1, hidden=(16,)),
-    preprocess=PreprocessSpec(n_bins=32),
-    batch_size=16,
-    max_steps=4,
-    validate_every=2,
-    validation_fraction=0.25,
-    workers=0,
-    seed=3,
-)
+TINY = replace(TINY_TRAINING, max_steps=4)
 
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    from mulens_npe.simulate.config import SimulationConfig, TimeGrid
-    from mulens_npe.simulate.runner import simulate
-
-    out = tmp_path_factory.mktemp("sim") / "tiny"
-    config = SimulationConfig(
-        n=48,
-        seed=11,
-        chunk_size=24,
-        grid=TimeGrid(duration=12.0, cadence_min=30.0),
-        prior={"bounds": {"t_E": [1.0, 4.0]}},
-    )
-    simulate(config, out, workers=1, progress=False)
-    return out
+    return simulate_tiny(tmp_path_factory.mktemp("sim") / "tiny")
 
 
 def test_train_writes_a_loadable_model_that_samples(tiny_dataset, tmp_path):
@@ -47,8 +26,8 @@ def test_train_writes_a_loadable_model_that_samples(tiny_dataset, tmp_path):
     assert card["dataset"]["size"] == 48 and card["dataset"]["seed"] == 11
     assert np.isfinite(card["metrics"]["validation_nll"])
     init = NPEInitializer.load(tmp_path / "model")
-    from mulens_npe.simulate.dataset import SimulationDataset
     from mulens_npe.simulate.augment import simulated_lightcurve
+    from mulens_npe.simulate.dataset import SimulationDataset
 
     data = SimulationDataset(tiny_dataset)
     lc = simulated_lightcurve(data[0].magnification, data.times, np.random.default_rng(0))
@@ -64,12 +43,16 @@ def test_train_writes_a_loadable_model_that_samples(tiny_dataset, tmp_path):
 
 
 def test_resume_and_warm_start(tiny_dataset, tmp_path):
-    from dataclasses import replace
-
     train(tiny_dataset, tmp_path / "m", replace(TINY, max_steps=2), progress=False)
     resumed = train(tiny_dataset, tmp_path / "m", replace(TINY, max_steps=4), progress=False)
     assert resumed.card["training"]["steps"] == 4
-    warm = train(tiny_dataset, tmp_path / "warm", replace(TINY, max_steps=2), init=tmp_path / "m", progress=False)
+    warm = train(
+        tiny_dataset,
+        tmp_path / "warm",
+        replace(TINY, max_steps=2),
+        init=tmp_path / "m",
+        progress=False,
+    )
     assert warm.card["training"]["warm_start"].endswith("m")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from mulens_npe.artifact import load_model
 from tests.test_training import TINY
+from tests.tiny import simulate_tiny
 
 pytestmark = pytest.mark.slow
 
@@ -18,21 +19,7 @@ TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
 
 @pytest.mark.skipif(not os.path.exists(TORCHRUN), reason="torchrun is not installed beside python")
 def test_two_process_ddp_training(tmp_path):
-    from mulens_npe.simulate import SimulationConfig, TimeGrid, simulate
-
-    data = tmp_path / "sim"
-    simulate(
-        SimulationConfig(
-            n=48,
-            seed=5,
-            chunk_size=24,
-            grid=TimeGrid(duration=12.0, cadence_min=30.0),
-            prior={"bounds": {"t_E": [1.0, 4.0]}},
-        ),
-        data,
-        workers=1,
-        progress=False,
-    )
+    data = simulate_tiny(tmp_path / "sim")
     config = tmp_path / "train.json"
     config.write_text(json.dumps(TINY.to_dict()))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
