@@ -23,8 +23,8 @@ __all__ = ["main", "build_parser"]
 
 def _simulate(args: argparse.Namespace) -> int:
     from .simulate.config import SimulationConfig, TimeGrid
-    from .simulate.dataset import MANIFEST_NAME, read_manifest
     from .simulate.runner import simulate
+    from .simulate.store import MANIFEST_NAME, read_manifest
 
     out = Path(args.out)
     if args.config is not None:

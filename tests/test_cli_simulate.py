@@ -9,8 +9,9 @@ import pytest
 
 from mulens_npe.cli import main
 from mulens_npe.simulate.config import SimulationConfig, TimeGrid
-from mulens_npe.simulate.dataset import SimulationDataset, chunk_path
+from mulens_npe.simulate.dataset import SimulationDataset
 from mulens_npe.simulate.roman import roman_dc2026_epochs
+from mulens_npe.simulate.store import chunk_path
 
 SMALL = SimulationConfig(n=20, seed=4, chunk_size=8, grid=TimeGrid(duration=1.5))
 

@@ -13,15 +13,11 @@ from mulens_npe import __version__
 from mulens_npe.errors import ConfigurationError, MulensNPEError
 from mulens_npe.parameters import PARAMETER_NAMES
 from mulens_npe.simulate.config import SimulationConfig, TimeGrid
-from mulens_npe.simulate.dataset import (
-    MANIFEST_NAME,
-    SimulationDataset,
-    chunk_path,
-    grid_digest,
-)
+from mulens_npe.simulate.dataset import SimulationDataset
 from mulens_npe.simulate.magnification import binary_magnification
 from mulens_npe.simulate.roman import roman_dc2026_epochs, roman_epochs
 from mulens_npe.simulate.runner import simulate, simulate_chunk
+from mulens_npe.simulate.store import MANIFEST_NAME, chunk_path, grid_digest
 
 SHORT = TimeGrid(duration=2.0)  # 190 epochs at 15.16 min
 

@@ -19,8 +19,9 @@ import pytest
 from mulens_npe.errors import ConfigurationError, MulensNPEError
 from mulens_npe.simulate import runner
 from mulens_npe.simulate.config import SimulationConfig, TimeGrid
-from mulens_npe.simulate.dataset import MANIFEST_NAME, SimulationDataset, chunk_path
+from mulens_npe.simulate.dataset import SimulationDataset
 from mulens_npe.simulate.runner import simulate
+from mulens_npe.simulate.store import MANIFEST_NAME, chunk_path
 
 CONFIG = SimulationConfig(n=45, seed=7, chunk_size=10, grid=TimeGrid(duration=2.0))
 

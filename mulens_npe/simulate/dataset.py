@@ -29,37 +29,9 @@ from ..errors import MulensNPEError
 from ..parameters import PARAMETER_NAMES
 from ..prior import Prior
 from .config import SimulationConfig
-from .store import (
-    FORMAT,
-    FORMAT_VERSION,
-    GRID_NAME,
-    MANIFEST_NAME,
-    build_manifest,
-    chunk_path,
-    grid_digest,
-    missing_chunks,
-    open_chunk,
-    prepare_directory,
-    read_grid,
-    read_manifest,
-    write_chunk,
-)
+from .store import missing_chunks, open_chunk, read_grid, read_manifest
 
-__all__ = [
-    "SimulationDataset",
-    "SimulatedCurves",
-    "FORMAT",
-    "FORMAT_VERSION",
-    "MANIFEST_NAME",
-    "GRID_NAME",
-    "chunk_path",
-    "missing_chunks",
-    "grid_digest",
-    "build_manifest",
-    "read_manifest",
-    "prepare_directory",
-    "write_chunk",
-]
+__all__ = ["SimulationDataset", "SimulatedCurves"]
 
 _OPEN_FILES = 64
 """Chunk files a reader keeps open at once."""

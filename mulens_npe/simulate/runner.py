@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from ..errors import ConfigurationError, MulensNPEError
 from ..parameters import PARAMETER_NAMES
 from .config import SimulationConfig
-from .dataset import SimulationDataset, build_manifest, grid_digest, prepare_directory, write_chunk
+from .dataset import SimulationDataset
+from .store import build_manifest, grid_digest, prepare_directory, write_chunk
 
 __all__ = ["simulate", "simulate_chunk"]
 
