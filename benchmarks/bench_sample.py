@@ -42,7 +42,9 @@ def _model(folder: str | None) -> tuple[TrainedModel, str]:
     spec = json.loads(CONFIG.read_text())
     prior = Prior(t_0=(2461447.75, 2461519.75))
     network = PosteriorNetwork(NetworkConfig.from_dict(spec["network"])).eval()
-    model = TrainedModel(network, PreprocessSpec.from_dict(spec["preprocess"]), FeatureMap.from_prior(prior), prior)
+    model = TrainedModel(
+        network, PreprocessSpec.from_dict(spec["preprocess"]), FeatureMap.from_prior(prior), prior
+    )
     return model, "untrained network of the shipped architecture"
 
 
@@ -64,7 +66,9 @@ def main() -> None:
     model, what = _model(args.model)
     init = NPEInitializer(model)
     curves = as_lightcurves(EVENT, phot_fmt="mag")
-    print(f"model: {what}; torch threads: {args.threads}; event: {EVENT.name} ({curves[0].n_points} epochs)")
+    print(
+        f"model: {what}; torch threads: {args.threads}; event: {EVENT.name} ({curves[0].n_points} epochs)"
+    )
 
     t_pre = _best(lambda: preprocess(curves, model.preprocess))
     t_10k = _best(lambda: init.sample(curves, n=10_000, seed=0))
@@ -85,7 +89,9 @@ def main() -> None:
     rate_batched = batch / t_batch
     rate_single = 1.0 / t_1k
     print(f"batched throughput, 1,000 samples:    {rate_batched:8.1f} events/s  (budget > 20)")
-    print(f"one at a time,      1,000 samples:    {rate_single:8.1f} events/s  (ratio {rate_batched / rate_single:.2f}x)")
+    print(
+        f"one at a time,      1,000 samples:    {rate_single:8.1f} events/s  (ratio {rate_batched / rate_single:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+import mulens_npe
 from mulens_npe.errors import MulensNPEError
 from mulens_npe.initializer import NPEInitializer
-from mulens_npe.integrations.mulensmodel import refine
 from mulens_npe.parameters import PARAMETER_NAMES
 
 DEFAULT = Path(__file__).resolve().parent / "data" / "roman_planet_example.dat"
@@ -42,7 +42,9 @@ def main() -> int:
         init = NPEInitializer.load(args.model) if args.model else NPEInitializer.pretrained()
         result = init.propose(args.light_curve, seed=args.seed)
         print(result.to_table())
-        chain = refine(
+        # the data (anything as_lightcurves reads) and the proposal, or one of its solutions
+        chain = mulens_npe.refine(
+            args.light_curve,
             result,
             n_steps=args.steps,
             n_walkers=args.walkers,

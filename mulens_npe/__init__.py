@@ -3,9 +3,14 @@
 The network returns, in well under a second, a posterior over the 2L1S parameters
 (t_0, u_0, t_E, rho, s, q, alpha; MulensModel 3.x conventions) and starting solutions for
 MulensModel, pyLIMA and emcee fits.
+
+:func:`refine` (emcee from NPE walkers) is imported on first use, so that ``import mulens_npe``
+does not load MulensModel, emcee or VBMicrolensing.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from .adapters import as_lightcurves
 from .errors import (
@@ -24,6 +29,7 @@ __all__ = [
     "__version__",
     "LightCurve",
     "as_lightcurves",
+    "refine",
     "MulensNPEError",
     "InputDataError",
     "ConfigurationError",
@@ -31,3 +37,11 @@ __all__ = [
     "DataWarning",
     "OutOfPriorWarning",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "refine":
+        from .integrations.mulensmodel import refine
+
+        return refine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -144,7 +144,7 @@ def fit_chunk(
 def _refine(result: Any, n_steps: int, seed: int) -> Table:
     from .integrations.mulensmodel import refine
 
-    return refine(result, n_steps=n_steps, seed=seed, likelihood="vbm")
+    return refine(None, result, n_steps=n_steps, seed=seed, likelihood="vbm")
 
 
 def _success(name: str, path: str, result: Any, seconds: float, mark: float) -> dict[str, Any]:

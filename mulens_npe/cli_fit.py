@@ -109,7 +109,12 @@ def _fit(args: argparse.Namespace) -> int:
 
         progress.say(f"emcee: {args.refine} steps x 32 walkers from solution #1")
         chain = refine(
-            result, n_steps=args.refine, seed=args.seed, progress=not args.quiet, likelihood="vbm"
+            None,
+            result,
+            n_steps=args.refine,
+            seed=args.seed,
+            progress=not args.quiet,
+            likelihood="vbm",
         )
     plots = args.plots is not False
     mark = progress.start(f"writing {out}/" + (" with figures" if plots else ""))

@@ -10,7 +10,6 @@ This is the object users meet first::
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -22,14 +21,13 @@ from astropy.table import Table
 
 from .adapters import as_lightcurves
 from .artifact import TrainedModel, load_model
-from .errors import ConfigurationError, ModelCardError, OutOfPriorWarning
+from .errors import ConfigurationError, ModelCardError
 from .lightcurve import LightCurve
-from .modes import Mode, find_modes
 from .parameters import PARAMETER_NAMES
-from .polish import Likelihood, polish_modes, single_lens_fit
 from .preprocess import NetworkInput, preprocess
-from .prior import LOG_UNIFORM, Prior
-from .solutions import Proposal, Solution, rank_solutions
+from .prior import Prior
+from .proposing import build_proposal, event_prior, propose_settings
+from .solutions import Proposal
 
 __all__ = ["NPEInitializer", "DEFAULT_MODEL", "available_models"]
 
@@ -136,12 +134,7 @@ class NPEInitializer:
 
     def event_prior(self, lightcurves: LightCurve | list[LightCurve]) -> Prior:
         """The model's prior with t_0 anywhere from half a span before the data to half after."""
-        if isinstance(lightcurves, LightCurve):
-            lightcurves = [lightcurves]
-        first = min(float(lc.time[0]) for lc in lightcurves)
-        last = max(float(lc.time[-1]) for lc in lightcurves)
-        half = 0.5 * max(last - first, 1.0)
-        return Prior(t_0=(first - half, last + half), bounds=self.model.prior.bounds)
+        return event_prior(self.model.prior, lightcurves)
 
     def propose(
         self,
@@ -193,7 +186,7 @@ class NPEInitializer:
         Proposal
             ``solutions`` best first, ``samples``, ``modes``, ``timings`` and ``warnings``.
         """
-        settings = _settings(
+        settings = propose_settings(
             n_samples, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
         )
         start = time.perf_counter()
@@ -203,7 +196,9 @@ class NPEInitializer:
         mark = time.perf_counter()
         samples = self._samples(net_input, int(n_samples), seed)
         timings["sampling"] = time.perf_counter() - mark
-        return self._finish(lightcurves, net_input, samples, seed, settings, timings, start)
+        return build_proposal(
+            self.model, lightcurves, net_input, samples, seed, settings, timings, start
+        )
 
     def propose_many(
         self,
@@ -251,7 +246,7 @@ class NPEInitializer:
         list
             One :class:`Proposal` (or exception) per event, in input order.
         """
-        settings = _settings(
+        settings = propose_settings(
             n_samples, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
         )
         results: list[Any] = [None] * len(events)
@@ -288,95 +283,13 @@ class NPEInitializer:
                 timings["sampling"] = time.perf_counter() - mark + share
                 # the event's own clock: its budget is not spent on the events before it
                 start = time.perf_counter() - timings["preprocess"] - timings["sampling"]
-                result = self._finish(
-                    lightcurves, net_input, samples, seed, settings, timings, start
+                result = build_proposal(
+                    self.model, lightcurves, net_input, samples, seed, settings, timings, start
                 )
             except Exception as exc:
                 result = exc
             finished(index, result)
         return results
-
-    def _finish(
-        self,
-        lightcurves: list[LightCurve],
-        net_input: NetworkInput,
-        samples: Table,
-        seed: int,
-        settings: dict[str, Any],
-        timings: dict[str, float],
-        start: float,
-    ) -> Proposal:
-        """Modes, polish and ranking of one event's posterior samples."""
-        clock = time.perf_counter
-        n_solutions, polish = settings["n_solutions"], settings["polish"]
-        n_draws, n_starts = settings["n_draws"], settings["n_starts"]
-        time_budget = settings["time_budget"]
-        mark = clock()
-        modes = find_modes(samples, max_modes=n_solutions)
-        timings["modes"] = clock() - mark
-        mark = clock()
-        prior = self.event_prior(lightcurves)
-        likelihood = Likelihood(lightcurves)
-        candidates = [_mode_draws(samples, mode, n_draws) for mode in modes]
-        budget = None if time_budget is None else max(float(time_budget) - (mark - start), 1e-3)
-        per_mode = polish_modes(
-            likelihood,
-            candidates,
-            n_starts=n_starts if polish else 1,
-            prior=prior,
-            max_evaluations=settings["max_evaluations"] if polish else 1,
-            time_budget=budget,
-        )
-        single = single_lens_fit(likelihood, vars(net_input.single_lens))
-        bands = [lc.band for lc in lightcurves]
-        solutions = [
-            Solution(
-                parameters=result.parameters,
-                chi2=result.chi2,
-                dof=likelihood.dof,
-                delta_chi2=single["chi2"] - result.chi2,
-                fluxes=tuple(
-                    {"band": band, "source_flux": float(f[0]), "blend_flux": float(f[1])}
-                    for band, f in zip(bands, result.fluxes, strict=True)
-                ),
-                label=modes[index].label,
-                weight=modes[index].weight,
-                covariance=result.covariance,
-                polished=result.optimised,
-                mode=index,
-            )
-            for index, results in enumerate(per_mode)
-            for result in results
-        ]
-        ranked = rank_solutions(solutions)[:n_solutions]
-        timings["polish"] = clock() - mark
-        timings["total"] = clock() - start
-        n_polished = sum(r.optimised for results in per_mode for r in results)
-        n_planned = sum(min(n_starts, len(c["t_0"])) for c in candidates) if polish else 0
-        result = Proposal(
-            solutions=ranked,
-            samples=samples,
-            modes=modes,
-            prior=prior,
-            single_lens=single,
-            lightcurves=tuple(lightcurves),
-            timings=timings,
-            meta={
-                "model": self.model.card.get("name", "unnamed"),
-                "seed": seed,
-                "n_samples": len(samples),
-                "polish": bool(polish),
-                "n_draws": n_draws,
-                "n_starts": n_starts,
-                "time_budget": time_budget,
-                "complete": n_polished == n_planned,
-                "n_evaluations": int(sum(r.n_evaluations for rs in per_mode for r in rs)),
-            },
-        )
-        result.warnings.extend(_honesty(samples, self.model.prior, ranked))
-        for message in result.warnings:
-            warnings.warn(message, OutOfPriorWarning, stacklevel=3)  # the caller of propose
-        return result
 
     @torch.no_grad()
     def _contexts(self, net_inputs: Sequence[NetworkInput]) -> torch.Tensor:
@@ -395,79 +308,3 @@ class NPEInitializer:
 
     def _sample_torus(self, net_input: NetworkInput, n: int, seed: int) -> np.ndarray:
         return self._sample_context(self._contexts([net_input])[0], n, seed)
-
-
-def _settings(
-    n_samples: Any,
-    n_solutions: Any,
-    polish: bool,
-    time_budget: Any,
-    n_draws: Any,
-    n_starts: Any,
-    max_evaluations: Any,
-) -> dict[str, Any]:
-    """The checked settings of :meth:`NPEInitializer.propose`."""
-    settings = {
-        "n_samples": n_samples,
-        "n_solutions": n_solutions,
-        "n_draws": n_draws,
-        "n_starts": n_starts,
-        "max_evaluations": max_evaluations,
-    }
-    for name, value in settings.items():
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ConfigurationError(f"propose: {name} must be an integer >= 1, got {value!r}.")
-    if time_budget is not None and not (
-        isinstance(time_budget, int | float)
-        and not isinstance(time_budget, bool)
-        and time_budget > 0
-    ):
-        raise ConfigurationError(
-            f"propose: time_budget must be None or > 0 s, got {time_budget!r}."
-        )
-    settings = {name: int(value) for name, value in settings.items()}
-    settings.update(polish=bool(polish), time_budget=time_budget)
-    return settings
-
-
-def _mode_draws(samples: Table, mode: Mode, n_draws: int) -> dict[str, np.ndarray]:
-    """The mode's centre followed by its first draws (the samples are independent)."""
-    rows = mode.indices[: max(n_draws - 1, 1)]
-    return {
-        name: np.concatenate([[mode.center[name]], np.asarray(samples[name], float)[rows]])
-        for name in PARAMETER_NAMES
-    }
-
-
-def _honesty(samples: Table, prior: Prior, solutions: list[Solution]) -> list[str]:
-    """Reasons to distrust the proposal: a poor best fit, a posterior against the prior's edges."""
-    messages = []
-    if solutions and solutions[0].chi2_per_dof > 2.0:
-        messages.append(
-            f"the best solution fits poorly (chi2/dof = {solutions[0].chi2_per_dof:.2f}): the "
-            "event may lie outside the model's prior (parallax, orbital motion, a second source "
-            "or a third body) or the error bars are underestimated; check the residuals."
-        )
-    if solutions and solutions[0].delta_chi2 < 0:
-        messages.append(
-            f"the best binary-lens solution fits worse than a single lens (delta chi2 = "
-            f"{solutions[0].delta_chi2:.1f}): the posterior missed this event; do not start a "
-            "fit from these solutions."
-        )
-    for name in ("s", "q", "t_E", "u_0"):
-        values = np.asarray(samples[name], float)
-        low, high = prior.bounds[name]
-        if name in LOG_UNIFORM:
-            values, low, high = np.log(values), np.log(low), np.log(high)
-        margin = 0.02 * (high - low)
-        edges = [("upper", np.mean(values > high - margin), prior.bounds[name][1])]
-        if name != "u_0":  # u_0 ~ 0 is an ordinary high-magnification event
-            edges.append(("lower", np.mean(values < low + margin), prior.bounds[name][0]))
-        for edge, fraction, bound in edges:
-            if fraction > 0.25:
-                messages.append(
-                    f"{fraction:.0%} of the posterior samples of {name} lie at the {edge} edge "
-                    f"of the training prior ({name} = {bound:g}): the event may be outside the "
-                    "range the model was trained on."
-                )
-    return messages

@@ -20,7 +20,9 @@ from torch import nn
 
 from .errors import ConfigurationError
 
-__all__ = ["NetworkConfig", "ResidualEmbedding", "PosteriorNetwork"]
+__all__ = ["NetworkConfig", "ResidualEmbedding", "PosteriorNetwork", "POOLINGS"]
+
+POOLINGS: tuple[str, ...] = ("global", "positional")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,14 @@ class NetworkConfig:
         hidden: Hidden layer sizes of each flow transform's conditioner.
         bins: Spline bins.
         passes: 2 for coupling layers (fast sampling); None for fully autoregressive.
+        features: Number of parameters (7 for 2L1S).
+        pooling: How the last residual stage becomes one vector. ``"global"``: mean and max
+            over the whole curve (translation invariant: where a feature lies relative to
+            the peak reaches the head only through the ``tau`` input channel).
+            ``"positional"``: the global max, plus the stage averaged into ``positions``
+            equal segments of the window and flattened, so the head sees *when* an anomaly
+            happens relative to t_0 (which carries s and alpha).
+        positions: Number of segments for ``pooling="positional"``.
     """
 
     in_channels: int = 4
@@ -45,6 +55,18 @@ class NetworkConfig:
     bins: int = 8
     passes: int | None = 2
     features: int = 7
+    pooling: str = "global"
+    positions: int = 16
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigurationError(
+                f"NetworkConfig: pooling must be one of {POOLINGS}, got {self.pooling!r}."
+            )
+        if int(self.positions) != self.positions or self.positions < 1:
+            raise ConfigurationError(
+                f"NetworkConfig: positions must be an integer >= 1, got {self.positions!r}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -98,13 +120,19 @@ class ResidualEmbedding(nn.Module):
         self.stages = nn.Sequential(
             *(_ResidualBlock(a, b) for a, b in zip([widths[0], *widths[:-1]], widths, strict=True))
         )
-        self.head = nn.Sequential(
-            nn.Linear(2 * widths[-1], 256), nn.GELU(), nn.Linear(256, config.context)
-        )
+        self.pooling = config.pooling
+        pooled = 2 * widths[-1]
+        if config.pooling == "positional":
+            self.segments = nn.AdaptiveAvgPool1d(int(config.positions))
+            pooled = widths[-1] * (1 + int(config.positions))
+        self.head = nn.Sequential(nn.Linear(pooled, 256), nn.GELU(), nn.Linear(256, config.context))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stages(self.stem(x))
-        pooled = torch.cat([h.mean(-1), h.amax(-1)], dim=-1)
+        if self.pooling == "positional":
+            pooled = torch.cat([h.amax(-1), self.segments(h).flatten(1)], dim=-1)
+        else:
+            pooled = torch.cat([h.mean(-1), h.amax(-1)], dim=-1)
         return self.head(pooled)
 
 

@@ -4,6 +4,7 @@ is wrong, or is repaired with a DataWarning that says what was done."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import astropy.units as u
 import MulensModel as mm
@@ -190,6 +191,100 @@ def test_magnitudes_given_as_flux_by_unit(simple_mag):
     table = Table({"time": time, "W149": mag * u.mag, "sigma": err * u.mag})
     with raises_input_error("column 'W149' looks like magnitude"):
         as_lightcurves(table, phot_fmt="flux", value_column="W149")
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
+
+
+@pytest.mark.parametrize(
+    "name, fragments",
+    [
+        # a survey season: baseline on both sides of the event, nothing above the median
+        ("WFIRST_1827.dat", ["values 18.23 to 19.79", "5722 points > 5 sigma below the median, 0 above"]),
+        # the event fills the data: the median lies inside it, the dip reaches much further
+        ("roman_planet_example.dat", ["the lowest percentile lies 605 sigma below it, the highest 101"]),
+    ],
+)  # fmt: skip
+def test_magnitudes_read_as_flux_from_a_file_are_refused(wfirst_path, name, fragments):
+    path = wfirst_path if name == wfirst_path.name else EXAMPLES / name
+    with raises_input_error(
+        f"file {name!r}", "column 'col2'", *fragments, "looks like magnitudes",
+        "(brighter = smaller)", "phot_fmt='mag'", "--phot-fmt mag",
+    ):  # fmt: skip
+        as_lightcurves(path, phot_fmt="flux")
+    assert as_lightcurves(path, phot_fmt="mag")[0].meta["phot_fmt"] == "mag"
+
+
+def test_magnitudes_passed_as_flux_arrays_are_refused(ogle_columns):
+    time, mag, err = ogle_columns
+    with raises_input_error(
+        "arrays 'unknown'", "column 'flux'", "values 17.39 to 19.58",
+        "60 points > 5 sigma below the median, 0 above", "the dip spans epochs 2452811.69-",
+        "looks like magnitudes", "phot_fmt='mag'",
+    ):  # fmt: skip
+        as_lightcurves((time, mag, err), phot_fmt="flux")
+    data = mm.MulensData(data_list=[time, mag, err], phot_fmt="flux")
+    with raises_input_error("MulensData", "Create the MulensData with phot_fmt='mag'"):
+        as_lightcurves(data)
+
+
+def test_cli_fit_with_phot_fmt_flux_on_magnitudes_exits_2(wfirst_path, tmp_path, capsys):
+    from mulens_npe.cli import main
+
+    # The data are read before the model is loaded: no model is needed to see the error.
+    argv = ["fit", str(wfirst_path), "--phot-fmt", "flux", "--model", str(tmp_path / "none")]
+    status = main([*argv, "--quiet", "--out", str(tmp_path / "out")])
+    stderr = capsys.readouterr().err
+    assert status == 2
+    assert stderr.startswith("mulens-npe fit: error: file 'WFIRST_1827.dat': column 'col2'")
+    assert "looks like magnitudes" in stderr and "--phot-fmt mag" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("blend_fraction", [0.0, 0.5, 0.95])
+@pytest.mark.parametrize(
+    "t_E, window",
+    [
+        (20.0, (-60.0, 60.0)),  # the whole event and its baseline
+        (20.0, (-3.0, 3.0)),  # only the peak
+        (20.0, (-0.5, 4.0)),  # the peak and one wing
+        (300.0, (-20.0, 100.0)),  # a plateau that declines at one end: more points low than high
+        (300.0, (-100.0, 20.0)),
+    ],
+)
+def test_microlensing_flux_curves_in_the_magnitude_range_are_accepted(blend_fraction, t_E, window):
+    # fluxes at zero point 22 of a 21 mag star (2.5) lie in [-5, 40] like magnitudes, but
+    # a dip in them, if any, is at an end of the data, not between baselines
+    rng = np.random.default_rng(7)
+    time = 2460000.0 + np.linspace(*window, 600)
+    baseline = 10 ** (0.4 * (22.0 - 21.0))
+    model = mm.Model({"t_0": 2460000.0, "u_0": 0.1 if t_E < 100 else 0.5, "t_E": t_E})
+    flux = baseline * ((1 - blend_fraction) * model.get_magnification(time) + blend_fraction)
+    err = 0.01 * np.sqrt(flux * baseline)
+    observed = flux + err * rng.standard_normal(time.size)
+    observed[rng.choice(time.size, 6, replace=False)] -= 20 * err[0]  # low outliers
+    assert -5 < observed.min() and observed.max() < 40
+    (lc,) = as_lightcurves((time, observed, err), phot_fmt="flux")
+    assert lc.n_points == time.size
+
+
+def test_real_flux_curves_are_accepted(moa_path, ogle_columns):
+    # OB03235 MOA difference flux as MulensModel reads it, and the OGLE magnitudes of the
+    # same event converted to flux relative to their baseline (values 1 to 8)
+    assert as_lightcurves(moa_path, phot_fmt="flux")[0].n_points == 1250
+    time, mag, err = ogle_columns
+    relative = 10 ** (0.4 * (np.max(mag) - mag))
+    (lc,) = as_lightcurves((time, relative, relative * err / 1.0857), phot_fmt="flux")
+    assert lc.n_points == time.size
+
+
+@pytest.mark.parametrize("sigma", [0.001, 0.3])
+def test_flat_and_noisy_faint_flux_curves_are_accepted(sigma):
+    time = 2460000.0 + np.arange(500.0) / 5.0
+    flux = 1.0 + sigma * np.random.default_rng(4).standard_normal(time.size)
+    flux[[40, 200, 201, 350]] -= 10 * sigma  # isolated bad points
+    (lc,) = as_lightcurves((time, flux, np.full(time.size, sigma)), phot_fmt="flux")
+    assert lc.n_points == time.size
 
 
 def test_negative_median_flux_needs_allow_nonpositive_flux(simple_mag):

@@ -11,10 +11,11 @@ import pytest
 from astropy.table import Table
 
 from mulens_npe.errors import ConfigurationError, InputDataError, ModelCardError, OutOfPriorWarning
-from mulens_npe.initializer import NPEInitializer, _honesty, _mode_draws
+from mulens_npe.initializer import NPEInitializer
 from mulens_npe.parameters import PARAMETER_NAMES
 from mulens_npe.polish import Likelihood
 from mulens_npe.prior import Prior
+from mulens_npe.proposing import honesty_warnings, mode_draws
 from mulens_npe.simulate.augment import simulated_lightcurve
 from mulens_npe.simulate.magnification import binary_magnification
 from mulens_npe.simulate.roman import ROMAN_SEASON_START
@@ -26,7 +27,7 @@ FAST = dict(n_samples=300, n_solutions=3, n_draws=10, n_starts=2, max_evaluation
 
 def _screened(result, mode):
     """The draws propose screens in a mode, clipped into the prior box as the polish does."""
-    draws = _mode_draws(result.samples, mode, FAST["n_draws"])
+    draws = mode_draws(result.samples, mode, FAST["n_draws"])
     for name in PARAMETER_NAMES:
         if name != "alpha":
             draws[name] = np.clip(draws[name], *result.prior.bounds[name])
@@ -153,14 +154,14 @@ def test_honesty_flags_poor_fits_and_posteriors_against_the_prior_edge():
         dof=100,
         delta_chi2=-3.0,
     )
-    messages = _honesty(samples, prior, [poor])
+    messages = honesty_warnings(samples, prior, [poor])
     assert any("chi2/dof = 5.00" in m for m in messages)
     assert any("worse than a single lens" in m for m in messages)
     assert any("of s lie at the upper edge" in m for m in messages)
     assert not any("u_0" in m for m in messages)  # u_0 ~ 0 is a high-magnification event
     good = Solution(parameters=poor.parameters, chi2=100.0, dof=100, delta_chi2=50.0)
     samples["s"] = 1.2
-    assert _honesty(samples, prior, [good]) == []
+    assert honesty_warnings(samples, prior, [good]) == []
 
 
 def test_bad_input_raises_library_errors_before_the_network_runs(init, event, tmp_path):

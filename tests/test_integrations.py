@@ -1,11 +1,15 @@
 """Hooks into MulensModel, emcee and pyLIMA, checked on a fitted simulated event."""
 
+import subprocess
+import sys
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from proposal_helpers import TRUTH, proposal_at_truth
 
 from mulens_npe.errors import ConfigurationError
-from mulens_npe.integrations import event, refine, write_starting_file
+from mulens_npe.integrations import event, mulens_data, refine, write_starting_file
 from mulens_npe.parameters import PARAMETER_NAMES
 from mulens_npe.polish import Likelihood
 from mulens_npe.simulate.magnification import binary_magnification
@@ -30,7 +34,7 @@ def test_mulensmodel_event_chi2_equals_the_solution_chi2(proposal):
 
 
 def test_refine_with_the_fast_likelihood_stays_in_the_peak_and_is_reproducible(proposal):
-    chain = refine(proposal, n_steps=10, n_walkers=14, seed=5, likelihood="vbm")
+    chain = refine(None, proposal, n_steps=10, n_walkers=14, seed=5, likelihood="vbm")
     assert len(chain) == 10 * 14
     assert chain.colnames == ["step", "walker", *PARAMETER_NAMES, "chi2", "log_prob"]
     assert chain["t_0"].unit == "d" and np.all(np.isfinite(chain["log_prob"]))
@@ -39,12 +43,37 @@ def test_refine_with_the_fast_likelihood_stays_in_the_peak_and_is_reproducible(p
     assert set(meta["autocorr_time"]) == set(PARAMETER_NAMES)
     assert meta["best_chi2"] <= proposal.best.chi2 + 1.0
     assert np.median(chain["chi2"]) < proposal.best.chi2 + 20.0
-    again = refine(proposal, n_steps=10, n_walkers=14, seed=5, likelihood="vbm")
+    again = refine(proposal.lightcurves, proposal, 10, 14, 5, likelihood="vbm")
     np.testing.assert_array_equal(np.asarray(chain["s"]), np.asarray(again["s"]))
+    other = refine(None, proposal, n_steps=10, n_walkers=14, seed=6, likelihood="vbm")
+    assert not np.array_equal(np.asarray(chain["s"]), np.asarray(other["s"]))
+
+
+def test_refine_is_exported_lazily_from_the_package():
+    code = (
+        "import sys, mulens_npe; loaded = 'mulens_npe.integrations' in sys.modules;"
+        "from mulens_npe import refine; import mulens_npe.integrations.mulensmodel as m;"
+        "print(loaded, refine is m.refine, 'refine' in mulens_npe.__all__)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["False", "True", "True"], result.stderr
+
+
+def test_refine_from_a_solution_uses_its_covariance_and_the_given_data(proposal):
+    data = mulens_data(proposal.lightcurves)  # MulensData: any input as_lightcurves reads
+    chain = refine(data, proposal.best, n_steps=6, n_walkers=14, seed=3, likelihood="vbm")
+    assert len(chain) == 6 * 14 and np.median(chain["chi2"]) < proposal.best.chi2 + 20.0
+    # after one move the walkers still have the width of the likelihood peak (the solution's
+    # Gauss-Newton covariance), not that of a ball of arbitrary size
+    first = np.column_stack([chain[n][chain["step"] == 0] for n in PARAMETER_NAMES])
+    sigma = np.sqrt(np.diag(proposal.best.covariance))
+    centre = np.array([proposal.best.parameters[n] for n in PARAMETER_NAMES])
+    spread = (first - centre).std(axis=0) / sigma
+    assert np.all((spread > 0.3) & (spread < 3.0)), spread
 
 
 def test_refine_with_mulensmodel_uses_the_same_chi2(proposal):
-    chain = refine(proposal, n_steps=2, n_walkers=14, seed=1)
+    chain = refine(None, proposal, n_steps=2, n_walkers=14, seed=1)
     positions = np.column_stack([chain[n] for n in PARAMETER_NAMES])
     ours = Likelihood(proposal.lightcurves).chi2(
         dict(zip(PARAMETER_NAMES, positions.T, strict=True))
@@ -67,13 +96,30 @@ def test_starting_file_for_ulens_model_fit(proposal, tmp_path):
 
 def test_refine_rejects_bad_options(proposal):
     with pytest.raises(ConfigurationError, match="likelihood"):
-        refine(proposal, n_steps=2, likelihood="exact")
+        refine(None, proposal, n_steps=2, likelihood="exact")
     with pytest.raises(ConfigurationError, match="n_walkers"):
-        refine(proposal, n_steps=2, n_walkers=4)
+        refine(None, proposal, n_steps=2, n_walkers=4)
     with pytest.raises(ConfigurationError, match="n_steps"):
-        refine(proposal, n_steps=0)
+        refine(None, proposal, n_steps=0)
     with pytest.raises(ConfigurationError, match="data"):
         event(proposal.best)
+
+
+def test_refine_names_the_argument_that_is_wrong(proposal):
+    best = proposal.best
+    with pytest.raises(ConfigurationError, match=r"got a Proposal as data.*refine\(data, proposal"):
+        refine(proposal, None, n_steps=2)  # the order before the data came first
+    with pytest.raises(ConfigurationError, match="proposal must be a Proposal .* got dict"):
+        refine(None, dict(best.parameters), n_steps=2)
+    with pytest.raises(ConfigurationError, match="Solution carries no data"):
+        refine(None, best, n_steps=2)
+    with pytest.raises(ConfigurationError, match="solution= picks one of a Proposal's"):
+        refine(proposal.lightcurves, best, n_steps=2, solution=0)
+    unpolished = replace(best, covariance=None, polished=False)
+    with pytest.raises(ConfigurationError, match="no usable covariance.*solution=that_solution"):
+        refine(proposal.lightcurves, unpolished, n_steps=2)
+    with pytest.raises(ConfigurationError, match="solution index 3 out of range"):
+        refine(None, proposal, n_steps=2, solution=3)
 
 
 # --- pyLIMA ----------------------------------------------------------------------------------

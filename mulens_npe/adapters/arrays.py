@@ -11,6 +11,8 @@ Policy (documented in docs/inputs.md):
 * times below 2,400,000 are refused unless ``time_offset`` says what to add — never guessed;
 * magnitudes outside [-5, 40] (e.g. fluxes passed as ``phot_fmt="mag"``) and light curves whose
   fluxes are mostly <= 0 when ``phot_fmt="flux"`` with no difference-flux option are refused;
+* "fluxes" that look like magnitudes are refused: all values inside [-5, 40] and a significant
+  excursion that is a dip (see :func:`_magnitude_dip`), since microlensing only brightens;
 * fewer than ``min_points`` valid epochs: :class:`InputDataError`.
 """
 
@@ -36,6 +38,9 @@ PHOT_FORMATS = ("mag", "flux")
 
 _MAG_RANGE = (-5.0, 40.0)
 
+_DIP_SIGMA = 5.0
+"""A point is a dip (a rise) when it lies this many of its sigmas below (above) the median."""
+
 
 def _as_column(values: ArrayLike, name: str, label: str) -> np.ndarray:
     try:
@@ -43,7 +48,9 @@ def _as_column(values: ArrayLike, name: str, label: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise InputDataError(f"{label}: column {name!r} is not numeric ({exc}).") from None
     if array.ndim != 1:
-        raise InputDataError(f"{label}: column {name!r} must be one-dimensional, got shape {array.shape}.")
+        raise InputDataError(
+            f"{label}: column {name!r} must be one-dimensional, got shape {array.shape}."
+        )
     return array
 
 
@@ -183,6 +190,14 @@ def lightcurve_from_arrays(
                 "If these are difference-imaging fluxes pass allow_nonpositive_flux=True; if "
                 "they are magnitudes pass phot_fmt='mag'."
             )
+        dip = _magnitude_dip(time_a, value_a, err_a)
+        if dip is not None:
+            raise InputDataError(
+                f"{label}: column {v_name!r} has values {value_a.min():.4g} to "
+                f"{value_a.max():.4g}; {dip}: this looks like magnitudes (brighter = smaller), "
+                f"and microlensing only brightens. {_mag_fix(meta)} If these really are "
+                "fluxes, that dip is not microlensing: check or drop those epochs."
+            )
         flux = rescale_flux(value_a, zero_point)
         flux_err = rescale_flux(err_a, zero_point)
 
@@ -218,3 +233,60 @@ def _merge_repeated_epochs(
     weight_sum = np.bincount(inverse, weight)
     mean = np.bincount(inverse, weight * flux) / weight_sum
     return unique, mean, 1.0 / np.sqrt(weight_sum)
+
+
+def _magnitude_dip(time: np.ndarray, value: np.ndarray, err: np.ndarray) -> str | None:
+    """Why a flux series looks like magnitudes (a sentence for the error), or None.
+
+    Microlensing only brightens, so magnitudes read as fluxes show the event as a dip. With
+    "low" and "high" the points more than ``_DIP_SIGMA`` of their own error below and above
+    the median, a series is flagged when
+
+    * all its values lie in the magnitude range ``_MAG_RANGE``;
+    * its longest run of consecutive low epochs (time order) has at least 5 epochs, holds at
+      least half of the low points (scattered outliers do not) and has at least 5 epochs on
+      each side (a flux curve seen only in the wing of an event falls at one end of the data,
+      not in its middle);
+    * the excursions are one-sided: at most a tenth as many high points as low ones or, when
+      the event fills most of the data and the median lies inside it, the lowest percentile
+      at least 20 sigma and four times further below the median than the highest lies above.
+
+    Checked on every photometry file shipped with MulensModel and in examples/data: each
+    magnitude file whose event lies between baselines is caught, no flux file is.
+    """
+    if value.min() < _MAG_RANGE[0] or value.max() > _MAG_RANGE[1]:
+        return None
+    order = np.argsort(time, kind="stable")
+    time, value, err = time[order], value[order], err[order]
+    median = np.median(value)
+    z = (value - median) / err
+    low, high = z < -_DIP_SIGMA, z > _DIP_SIGMA
+    n_low, n_high = int(low.sum()), int(high.sum())
+    edges = np.diff(np.concatenate(([0], low.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if starts.size == 0:
+        return None
+    longest = int(np.argmax(ends - starts))
+    start, end = int(starts[longest]), int(ends[longest])
+    run = end - start
+    if run < 5 or run < 0.5 * n_low or start < 5 or value.size - end < 5:
+        return None
+    scale = np.median(err)
+    lowest, highest = np.quantile(value, [0.01, 0.99])
+    depth, height = (median - lowest) / scale, (highest - median) / scale
+    if not (n_high <= 0.1 * n_low or (depth >= 20 and depth >= 4 * height)):
+        return None
+    return (
+        f"{n_low} points > {_DIP_SIGMA:g} sigma below the median, {n_high} above; the lowest "
+        f"percentile lies {depth:.0f} sigma below it, the highest {height:.0f} sigma above; "
+        f"the dip spans epochs {time[start]:.2f}-{time[end - 1]:.2f} ({run} in a row)"
+    )
+
+
+def _mag_fix(meta: Mapping[str, Any] | None) -> str:
+    source = str((meta or {}).get("source", ""))
+    if source.startswith("MulensModel"):
+        return "Create the MulensData with phot_fmt='mag'."
+    if source.startswith("pyLIMA"):
+        return "Give the Telescope a lightcurve with columns time, mag, err_mag."
+    return "Pass phot_fmt='mag' (--phot-fmt mag on the command line)."

@@ -4,7 +4,7 @@ The usual MulensModel script (its example_08: a PSPL fit, a grid over (s, q, alp
 inner optimiser, then emcee) becomes::
 
     result = NPEInitializer.pretrained().propose(data)
-    chain = refine(result, n_steps=2000)            # emcee from walkers at the best solution
+    chain = refine(data, result, n_steps=2000)      # emcee from walkers at the best solution
 
 and :func:`event` gives the ``MulensModel.Event`` of any solution for plots and fits of one's
 own.
@@ -13,6 +13,7 @@ own.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,8 +97,8 @@ def event(
 
 
 def refine(
-    result: Proposal,
-    data: Any = None,
+    data: Any,
+    proposal: Proposal | Solution,
     n_steps: int = 1000,
     n_walkers: int = 32,
     seed: int = 0,
@@ -110,16 +111,25 @@ def refine(
 
     The posterior is chi2 with the best linear fluxes per dataset (as MulensModel's
     ``Event.get_chi2``) times the model's prior (uniform / log-uniform, t_0 over the data;
-    mirror solutions with u_0 < 0 are allowed). Walkers start from
-    :meth:`Proposal.emcee_walkers`, i.e. at the width of the likelihood peak, so the chain
-    needs little burn-in.
+    mirror solutions with u_0 < 0 are allowed). Walkers start at the width of the likelihood
+    peak, so the chain needs little burn-in.
 
     Parameters
     ----------
-    result : Proposal
-        What :meth:`NPEInitializer.propose` returned.
-    data : object, optional
-        The data; default the data of the proposal.
+    data : object or None
+        The photometry: anything :func:`mulens_npe.as_lightcurves` reads (MulensData or
+        Event, pyLIMA objects, tables, files, arrays, LightCurves, lists of these). None: the
+        data the proposal was made from.
+    proposal : Proposal or Solution
+        What :meth:`NPEInitializer.propose` returned, or one of its solutions. A Proposal
+        gives :meth:`Proposal.emcee_walkers`: the solution's Gauss-Newton covariance, capped
+        per parameter at the width of its posterior mode, inside the model's prior. A
+        Solution does not know its Proposal, so its walkers come from its Gauss-Newton
+        covariance alone (not capped: a parameter the data barely constrain, such as rho
+        without a caustic crossing, starts wide) and the chain samples a broad default
+        prior (t_0 within 100 days of the data) instead of the model's; it needs ``data``
+        and a covariance (a polished solution). For the model's prior and capped walkers
+        pass the Proposal and ``solution=`` the Solution.
     n_steps, n_walkers : int
         Length of the chain and number of walkers (at least 14).
     seed : int
@@ -127,7 +137,7 @@ def refine(
     progress : bool
         Show emcee's progress bar.
     solution : int or Solution, optional
-        Start around this solution (default: the best).
+        With a Proposal: start around this solution (default: the best).
     likelihood : {"mulensmodel", "vbm"}
         ``"mulensmodel"``: ``MulensModel.Event.get_chi2`` with the solution's model (VBBL
         around the caustics); ``"vbm"``: :class:`mulens_npe.polish.Likelihood`, the same
@@ -141,6 +151,17 @@ def refine(
         ``autocorr_time`` (per parameter, NaN when the chain is too short to estimate it),
         ``burn_in`` (twice the largest finite autocorrelation time, or None),
         ``best`` (parameters of the highest log_prob) and the settings.
+
+    Raises
+    ------
+    ConfigurationError
+        A bad option, or a Solution that cannot start walkers (no data, no covariance);
+        the message names the argument.
+
+    Example:
+        >>> result = init.propose("event.dat")                            # doctest: +SKIP
+        >>> chain = mulens_npe.refine("event.dat", result, n_steps=2000)  # doctest: +SKIP
+        >>> chain.meta["acceptance_fraction"], chain.meta["burn_in"]      # doctest: +SKIP
     """
     import emcee
 
@@ -154,19 +175,11 @@ def refine(
     ):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
             raise ConfigurationError(f"refine: {name} must be an integer >= {low}, got {value!r}.")
-    chosen = result._solution(solution)
-    lcs = _lightcurves(result, data)
-    prior = result.prior or Prior(
-        t_0=(min(lc.time[0] for lc in lcs) - 100.0, max(lc.time[-1] for lc in lcs) + 100.0),
-        bounds={
-            "t_E": (0.1, 3000.0),
-            "rho": (1e-6, 0.5),
-            "s": (0.05, 20.0),
-            "q": (1e-8, 1.0),
-            "u_0": (0.0, 3.0),
-        },
-    )
-    walkers = result.emcee_walkers(int(n_walkers), seed=seed, solution=chosen)
+    start, chosen, lcs = _starting_point(data, proposal, solution)
+    prior = start.prior or _default_prior(lcs)
+    if start.prior is None:
+        start = replace(start, prior=prior)  # walkers are drawn inside the prior they sample
+    walkers = start.emcee_walkers(int(n_walkers), seed=seed, solution=chosen)
     log_prob = (
         _mulensmodel_log_prob(chosen, lcs, prior)
         if likelihood == "mulensmodel"
@@ -181,6 +194,59 @@ def refine(
     sampler.random_state = np.random.RandomState(seed).get_state()
     sampler.run_mcmc(walkers, int(n_steps), progress=progress)
     return _chain_table(sampler, int(n_steps), int(n_walkers), seed, likelihood)
+
+
+def _starting_point(
+    data: Any, proposal: Any, solution: int | Solution | None
+) -> tuple[Proposal, Solution, list[LightCurve]]:
+    """The Proposal whose walkers start the chain, the solution they surround, the data."""
+    from ..solutions import Proposal, Solution
+    from ..walkers import _internal_covariance
+
+    if isinstance(data, Proposal | Solution):
+        raise ConfigurationError(
+            f"refine: got a {type(data).__name__} as data; the arguments are "
+            "refine(data, proposal, ...), with data=None for the proposal's own data."
+        )
+    if isinstance(proposal, Proposal):
+        return proposal, proposal._solution(solution), _lightcurves(proposal, data)
+    if not isinstance(proposal, Solution):
+        raise ConfigurationError(
+            "refine: proposal must be a Proposal (what NPEInitializer.propose returned) or one "
+            f"of its Solutions, got {type(proposal).__name__}."
+        )
+    if solution is not None:
+        raise ConfigurationError(
+            "refine: solution= picks one of a Proposal's solutions; with a Solution as "
+            "proposal leave it out, or pass refine(data, proposal, solution=that_solution)."
+        )
+    if data is None:
+        raise ConfigurationError(
+            "refine: a Solution carries no data; pass the data (refine(data, solution)) or "
+            "the Proposal it came from."
+        )
+    if _internal_covariance(proposal, proposal.parameters["t_E"]) is None:
+        raise ConfigurationError(
+            "refine: this Solution has no usable covariance (it was not polished), so nothing "
+            "sets the width of the walkers; pass the Proposal it came from: "
+            "refine(data, proposal, solution=that_solution)."
+        )
+    alone = Proposal(solutions=[replace(proposal, mode=None)], samples=Table())
+    return alone, alone.solutions[0], as_lightcurves(data)
+
+
+def _default_prior(lcs: list[LightCurve]) -> Prior:
+    """A broad prior for a chain with no model prior: t_0 within 100 days of the data."""
+    return Prior(
+        t_0=(min(lc.time[0] for lc in lcs) - 100.0, max(lc.time[-1] for lc in lcs) + 100.0),
+        bounds={
+            "t_E": (0.1, 3000.0),
+            "rho": (1e-6, 0.5),
+            "s": (0.05, 20.0),
+            "q": (1e-8, 1.0),
+            "u_0": (0.0, 3.0),
+        },
+    )
 
 
 def _log_prior(prior: Prior, theta: np.ndarray) -> np.ndarray:
