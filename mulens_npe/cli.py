@@ -223,7 +223,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
     for group, errors in result.errors.items():
         print(
-            f"{group} (n={errors['n']}): median |d log10 s| {errors['log10_s']:.3f}, "
+            f"{group} (n={errors['n']}): posterior median, median |d log10 s| {errors['log10_s']:.3f}, "
             f"|d log10 q| {errors['log10_q']:.3f}"
         )
     print(f"report: {out / 'evaluation.md'}")

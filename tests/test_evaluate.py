@@ -30,3 +30,19 @@ def test_evaluate_reports_calibration_and_writes_the_report(tiny_model, tmp_path
     assert summary["n_events"] == n and summary["seed"] == 99
     assert (out / "calibration.png").stat().st_size > 10_000
     assert "| s |" in (out / "evaluation.md").read_text()
+    assert set(summary["mode_errors"]) == set(summary["median_errors"])
+    assert "posterior median" in (out / "evaluation.md").read_text()
+
+
+def test_posterior_median_is_twin_invariant_in_s_and_circular_in_alpha():
+    from mulens_npe.evaluate import _posterior_median
+
+    rng = np.random.default_rng(3)
+    log_s = rng.normal(0.3, 0.02, 1001)
+    close_wide = np.where(rng.uniform(size=log_s.size) < 0.5, log_s, -log_s)
+    # half the draws at the close twin: the estimate is still s ~ 10**0.3, not s ~ 1
+    assert abs(np.log10(_posterior_median("s", 10**close_wide)) - 0.3) < 0.01
+    alpha = np.concatenate([rng.normal(355.0, 2.0, 500), rng.normal(5.0, 2.0, 500)]) % 360.0
+    estimate = _posterior_median("alpha", alpha)
+    assert min(estimate, 360.0 - estimate) < 1.0  # around 0 deg, not 180
+    assert _posterior_median("q", np.array([1e-4, 1e-3, 1e-2])) == 1e-3
