@@ -59,13 +59,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_propose import (  # noqa: E402
     _jsonable,
+    add_common_arguments,
     grid_search,
+    load_initializer,
     simulate_events,
+    timed_propose,
     truth_polish,
 )
 
-from mulens_npe.errors import MulensNPEError, OutOfPriorWarning  # noqa: E402
-from mulens_npe.initializer import NPEInitializer  # noqa: E402
 from mulens_npe.parameters import PARAMETER_NAMES, canonicalize  # noqa: E402
 from mulens_npe.polish import Likelihood  # noqa: E402
 from mulens_npe.prior import Prior  # noqa: E402
@@ -241,46 +242,30 @@ def burn_ratio(grid: int | None, npe: int | None, n_steps: int) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model", nargs="?", default=None, help="model folder (default: shipped)")
+    add_common_arguments(
+        p, seed=778, time_budget=30.0, budget_help="seconds per propose call (0: none)"
+    )
     p.add_argument("--events", type=int, default=3, help="simulated events")
-    p.add_argument("--seed", type=int, default=778, help="seed of the simulated events")
-    p.add_argument("--propose-seed", type=int, default=0, help="seed of the posterior draws")
     p.add_argument("--chain-seed", type=int, default=1, help="seed of walkers and emcee moves")
     p.add_argument("--walkers", type=int, default=32)
     p.add_argument("--n-steps", type=int, default=2000)
     p.add_argument("--max-points", type=int, default=None, help="chains on a subset of epochs")
-    p.add_argument("--n-samples", type=int, default=10_000)
-    p.add_argument("--n-starts", type=int, default=3)
-    p.add_argument("--max-evaluations", type=int, default=200)
-    p.add_argument(
-        "--time-budget", type=float, default=30.0, help="seconds per propose call (0: none)"
-    )
-    p.add_argument("--grid", type=int, nargs=3, default=(15, 15, 12), metavar=("NS", "NQ", "NA"))
-    p.add_argument("--grid-nodes", type=int, default=None, help="grid on N random nodes only")
-    p.add_argument("--grid-polish", type=int, default=3)
     p.add_argument("--grid-start", choices=("polished", "node"), default="polished")
-    p.add_argument("--min-delta-chi2", type=float, default=None, help="skip weaker events")
     p.add_argument(
         "--pool",
         type=int,
         default=None,
         help="events drawn (as evaluate does; default --events, max(20x, 50) with --min-delta-chi2)",
     )
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--progress", type=int, default=0, help="print every N steps")
     p.add_argument("--json", type=Path, default=None)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import torch
-
     args = parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
-    try:
-        init = NPEInitializer.load(args.model) if args.model else NPEInitializer.pretrained()
-    except MulensNPEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    init = load_initializer(args.model, args.threads)
+    if init is None:
         return 2
     if args.walkers < 2 * N_DIM:
         print(f"error: emcee needs --walkers >= {2 * N_DIM}", file=sys.stderr)
@@ -327,18 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _one_event(init, event, args, shape) -> dict[str, Any]:
     lc = event["lightcurve"]
     i = event["index"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OutOfPriorWarning)
-        start = time.perf_counter()
-        proposal = init.propose(
-            lc,
-            n_samples=args.n_samples,
-            seed=args.propose_seed,
-            n_starts=args.n_starts,
-            max_evaluations=args.max_evaluations,
-            time_budget=args.time_budget,
-        )
-        npe_time = time.perf_counter() - start
+    proposal, npe_time = timed_propose(init, lc, args)
     likelihood = Likelihood(lc)
     chain_likelihood = likelihood if args.max_points is None else likelihood.subset(args.max_points)
     reference = truth_polish(likelihood, event["truth"], proposal.prior, args.max_evaluations)

@@ -359,7 +359,8 @@ def print_summary(summary: dict[str, Any], seed: int | None = None) -> None:
 # --------------------------------------------------------------------------- runs
 
 
-def _propose(init, lcs, args) -> tuple[Any, float]:
+def timed_propose(init, lcs, args) -> tuple[Any, float]:
+    """``init.propose`` with the benchmark's settings, and its wall time in seconds."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutOfPriorWarning)
         start = time.perf_counter()
@@ -424,7 +425,7 @@ def run_simulated(init: NPEInitializer, args) -> int:
         if not warmed:
             _warm_up(init, lc)
             warmed = True
-        result, npe_time = _propose(init, lc, args)
+        result, npe_time = timed_propose(init, lc, args)
         likelihood = Likelihood(lc)
         mark = time.perf_counter()
         reference = truth_polish(likelihood, event["truth"], result.prior, args.max_evaluations)
@@ -569,7 +570,7 @@ def run_files(init: NPEInitializer, args) -> int:
     for event in events:
         lcs = as_lightcurves(event)
         _warm_up(init, lcs)
-        result, npe_time = _propose(init, lcs, args)
+        result, npe_time = timed_propose(init, lcs, args)
         likelihood = Likelihood(lcs)
         g = grid_search(
             likelihood,
@@ -613,33 +614,48 @@ def run_files(init: NPEInitializer, args) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_common_arguments(
+    p: argparse.ArgumentParser, *, seed: int, time_budget: float | None, budget_help: str
+) -> None:
+    """Options shared with bench_burnin.py: model, event seeds, propose and grid settings."""
     p.add_argument("model", nargs="?", default=None, help="model folder (default: shipped)")
-    p.add_argument("--event", action="append", type=Path, help="light-curve file(s)")
-    p.add_argument("--simulate", type=int, default=None, metavar="N", help="N fresh events")
-    p.add_argument("--seed", type=int, default=777, help="seed of the simulated events")
+    p.add_argument("--seed", type=int, default=seed, help="seed of the simulated events")
     p.add_argument("--propose-seed", type=int, default=0, help="seed of the posterior draws")
     p.add_argument("--n-samples", type=int, default=10_000)
     p.add_argument("--n-starts", type=int, default=3, help="draws polished per mode")
     p.add_argument("--max-evaluations", type=int, default=200)
-    p.add_argument(
-        "--time-budget",
-        type=float,
-        default=None,
-        help="seconds per propose call (default: 30 with --simulate, none for files; 0: none)",
-    )
+    p.add_argument("--time-budget", type=float, default=time_budget, help=budget_help)
     p.add_argument("--grid", type=int, nargs=3, default=(15, 15, 12), metavar=("NS", "NQ", "NA"))
     p.add_argument("--grid-nodes", type=int, default=None, help="time N nodes, extrapolate")
     p.add_argument("--grid-polish", type=int, default=3, help="best grid nodes polished")
+    p.add_argument("--min-delta-chi2", type=float, default=None, help="skip weaker events")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+
+
+def load_initializer(model: str | None, threads: int) -> NPEInitializer | None:
+    """The model to benchmark (None after printing the error), with ``threads`` torch threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        return NPEInitializer.load(model) if model else NPEInitializer.pretrained()
+    except MulensNPEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_arguments(
+        p,
+        seed=777,
+        time_budget=None,
+        budget_help="seconds per propose call (default: 30 with --simulate, none for files; 0: none)",
+    )
+    p.add_argument("--event", action="append", type=Path, help="light-curve file(s)")
+    p.add_argument("--simulate", type=int, default=None, metavar="N", help="N fresh events")
     p.add_argument(
         "--grid-events", type=int, default=None, help="run the grid on the first K events only"
-    )
-    p.add_argument(
-        "--min-delta-chi2",
-        type=float,
-        default=None,
-        help="with --simulate: run only events whose delta chi2 exceeds this",
     )
     p.add_argument(
         "--pool",
@@ -647,20 +663,14 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="events drawn (as evaluate does; default N, 10 N with --min-delta-chi2)",
     )
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--json", type=Path, default=None, help="write records and summary here")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import torch
-
     args = parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
-    try:
-        init = NPEInitializer.load(args.model) if args.model else NPEInitializer.pretrained()
-    except MulensNPEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    init = load_initializer(args.model, args.threads)
+    if init is None:
         return 2
     args.model_name = init.card.get("name", args.model)
     if args.simulate is not None:

@@ -35,34 +35,11 @@ def emcee_walkers(
     parameters: Sequence[str] | None = None,
     scale: float = 1.0,
 ) -> np.ndarray:
-    """Starting positions for emcee around a solution, inside the prior.
+    """:meth:`Proposal.emcee_walkers <mulens_npe.solutions.Proposal.emcee_walkers>` (see there).
 
-    Walkers are drawn from a Gaussian centred on the solution. Its covariance is the
-    solution's Gauss-Newton covariance (the width of the likelihood peak: walkers start
-    where the posterior is, so the burn-in is short), capped per parameter at the width
-    of the posterior mode; for an unpolished solution, a ball of a tenth of the posterior
-    mode's width. Draws are made in (t_0, u_0, ln t_E, ln rho, ln s, ln q, alpha);
-    walkers outside the prior are drawn again.
-
-    Parameters
-    ----------
-    n_walkers : int
-        Number of walkers (emcee needs at least twice the number of parameters).
-    seed : int or numpy.random.Generator
-        Same seed, same walkers.
-    solution : int or Solution, optional
-        Which solution (default: the best). Use ``proposal[0].mirror()`` for u_0 < 0.
-    parameters : sequence of str, optional
-        Columns to return, a subset of :attr:`walker_parameters` in any order (e.g.
-        without ``rho`` for a point-source model). Default: all seven.
-    scale : float
-        Multiplies the width of the Gaussian.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(n_walkers, len(parameters))``. ``alpha`` in degrees is not wrapped, so
-        walkers stay continuous around the solution (MulensModel takes any angle).
+    ``proposal`` gives the posterior samples of the solution's mode and the prior; the other
+    arguments and the returned ``(n_walkers, len(parameters))`` array are documented on the
+    method.
     """
     names = tuple(WALKER_PARAMETERS if parameters is None else parameters)
     unknown = [name for name in names if name not in PARAMETER_NAMES]
