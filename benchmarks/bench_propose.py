@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from mulens_npe import as_lightcurves
-from mulens_npe.errors import InputDataError, MulensNPEError, OutOfPriorWarning
+from mulens_npe.errors import MulensNPEError, OutOfPriorWarning
 from mulens_npe.initializer import NPEInitializer
 from mulens_npe.parameters import PARAMETER_NAMES, canonicalize
 from mulens_npe.polish import Likelihood, PolishResult, polish
@@ -204,58 +204,22 @@ def truth_polish(likelihood: Likelihood, truth: dict[str, float], prior, max_eva
 # --------------------------------------------------------------------------- simulation
 
 
-def model_epochs(init: NPEInitializer) -> np.ndarray:
-    """The model's training epochs (as ``mulens-npe evaluate`` takes them)."""
-    from mulens_npe.simulate.config import TimeGrid
-
-    spec = init.card.get("dataset", {}).get("grid", {}).get("spec")
-    return (TimeGrid.from_dict(spec) if spec else TimeGrid()).epochs()
-
-
-def model_augment(init: NPEInitializer) -> dict[str, Any]:
-    """The model's training augmentation options (as ``evaluate_model`` takes them)."""
-    return dict(init.card.get("training", {}).get("config", {}).get("augment", {}))
-
-
 def simulate_events(init: NPEInitializer, n: int, seed: int) -> Iterator[dict[str, Any]]:
-    """Fresh events exactly as :func:`mulens_npe.evaluate.evaluate_model` draws them.
+    """Fresh events exactly as ``mulens-npe evaluate`` draws them (:func:`simulated_events`).
 
     Yields, per event that could be preprocessed, a dict with ``index``, ``lightcurve``,
     ``truth`` (MulensModel parameters), ``truth_chi2`` (linear fluxes),
     ``single_lens_chi2`` and ``delta_chi2`` (single lens minus truth); events lost to
     augmentation yield ``{"index": i, "skipped": reason}``.
     """
-    from mulens_npe.evaluate import single_lens_chi2
-    from mulens_npe.preprocess import preprocess
-    from mulens_npe.simulate.augment import simulated_lightcurve
-    from mulens_npe.simulate.magnification import binary_magnification
-    from mulens_npe.singlelens import linear_fluxes
+    from mulens_npe.evaluate import model_epochs, simulated_events
 
-    model = init.model
-    times = model_epochs(init)
-    augment = model_augment(init)
-    truths = model.prior.sample(n, np.random.default_rng([seed, 0]))
-    for i in range(n):
-        params = {k: float(truths[k][i]) for k in PARAMETER_NAMES}
-        event_rng = np.random.default_rng([seed, 1, i])
-        magnification = binary_magnification(params, times)[0]
-        try:
-            lc = simulated_lightcurve(magnification, times, event_rng, **augment)
-            preprocess(lc, model.preprocess)
-        except InputDataError as exc:
-            yield {"index": i, "skipped": str(exc)}
-            continue
-        a_true = magnification[np.searchsorted(times, lc.time)]
-        _, _, chi2_truth = linear_fluxes(a_true, lc.flux, 1.0 / lc.flux_err**2)
-        single = single_lens_chi2(lc.time, lc.flux, lc.flux_err)
-        yield {
-            "index": i,
-            "lightcurve": lc,
-            "truth": params,
-            "truth_chi2": float(chi2_truth),
-            "single_lens_chi2": float(single),
-            "delta_chi2": float(single - chi2_truth),
-        }
+    fields = ("index", "lightcurve", "truth", "truth_chi2", "single_lens_chi2", "delta_chi2")
+    for event in simulated_events(init.model, model_epochs(init.model), n, seed):
+        if "skipped" in event:
+            yield {"index": event["index"], "skipped": event["skipped"]}
+        else:
+            yield {k: event[k] for k in fields}
 
 
 # --------------------------------------------------------------------------- summary

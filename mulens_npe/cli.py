@@ -201,16 +201,13 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .artifact import load_model
-    from .evaluate import evaluate_model, write_report
+    from .evaluate import evaluate_model, model_epochs, write_report
     from .initializer import NPEInitializer
-    from .simulate.config import TimeGrid
 
     model = NPEInitializer.pretrained().model if args.model is None else load_model(args.model)
-    grid = model.card.get("dataset", {}).get("grid", {}).get("spec")
-    times = (TimeGrid.from_dict(grid) if grid else TimeGrid()).epochs()
     result = evaluate_model(
         model,
-        times,
+        model_epochs(model),
         n=args.n,
         seed=args.seed,
         n_samples=args.samples,

@@ -16,6 +16,7 @@ model draws posterior samples; we report
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,14 @@ from .parameters import PARAMETER_NAMES
 from .preprocess import preprocess
 from .singlelens import estimate_single_lens, linear_fluxes, pspl_magnification
 
-__all__ = ["EvaluationResult", "evaluate_model", "single_lens_chi2", "LEVELS"]
+__all__ = [
+    "EvaluationResult",
+    "evaluate_model",
+    "simulated_events",
+    "model_epochs",
+    "single_lens_chi2",
+    "LEVELS",
+]
 
 LEVELS = (0.68, 0.95)
 _LOG_PARAMS = ("u_0", "t_E", "rho", "s", "q")
@@ -52,6 +60,68 @@ def single_lens_chi2(time: np.ndarray, flux: np.ndarray, flux_err: np.ndarray) -
     x0 = [start.t_0, start.u_0, np.log(start.t_E)]
     fit = least_squares(residuals, x0, method="lm", max_nfev=200)
     return float(min(np.sum(fit.fun**2), np.sum(residuals(x0) ** 2)))
+
+
+def model_epochs(model: TrainedModel) -> np.ndarray:
+    """The epochs of the model's training set (from its card; the default Roman grid if absent)."""
+    from .simulate.config import TimeGrid
+
+    spec = model.card.get("dataset", {}).get("grid", {}).get("spec")
+    return (TimeGrid.from_dict(spec) if spec else TimeGrid()).epochs()
+
+
+def simulated_events(
+    model: TrainedModel,
+    times: np.ndarray,
+    n: int,
+    seed: int,
+    augment: dict[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The fresh events of an evaluation: truths from the model's prior, noisy light curves.
+
+    Event ``i`` is a truth drawn with ``default_rng([seed, 0])`` and a light curve on ``times``
+    augmented with ``default_rng([seed, 1, i])`` and ``augment`` (default: the model's training
+    augmentation), so an event depends only on (seed, i) and on ``n`` through the truth draw.
+
+    Yields
+    ------
+    dict
+        ``index``, ``truth`` (MulensModel parameters) and, when the curve can be
+        preprocessed, ``lightcurve``, ``net_input``, ``rng`` (the event's generator, after
+        the augmentation), ``truth_chi2`` (true magnification, linear fluxes),
+        ``single_lens_chi2`` and ``delta_chi2`` (single lens minus truth); otherwise
+        ``skipped`` (the reason).
+    """
+    from .simulate.augment import simulated_lightcurve
+    from .simulate.magnification import binary_magnification
+
+    if augment is None:
+        augment = dict(model.card.get("training", {}).get("config", {}).get("augment", {}))
+    truths = model.prior.sample(n, np.random.default_rng([seed, 0]))
+    for i in range(n):
+        params = {k: float(truths[k][i]) for k in PARAMETER_NAMES}
+        event_rng = np.random.default_rng([seed, 1, i])
+        magnification = binary_magnification(params, times)[0]
+        try:
+            lc = simulated_lightcurve(magnification, times, event_rng, **augment)
+            net_input = preprocess(lc, model.preprocess)
+        except InputDataError as exc:
+            yield {"index": i, "truth": params, "skipped": str(exc)}
+            continue
+        # the light curve's epochs are a subset of the grid: reuse the computed curve
+        a_true = magnification[np.searchsorted(times, lc.time)]
+        _, _, chi2_truth = linear_fluxes(a_true, lc.flux, 1.0 / lc.flux_err**2)
+        single = single_lens_chi2(lc.time, lc.flux, lc.flux_err)
+        yield {
+            "index": i,
+            "truth": params,
+            "lightcurve": lc,
+            "net_input": net_input,
+            "rng": event_rng,
+            "truth_chi2": float(chi2_truth),
+            "single_lens_chi2": single,
+            "delta_chi2": single - float(chi2_truth),
+        }
 
 
 def _transformed(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -130,16 +200,10 @@ def evaluate_model(
 
     from tqdm.auto import tqdm
 
-    from .simulate.augment import simulated_lightcurve
-    from .simulate.magnification import binary_magnification
-
     if n < 1:
         raise ConfigurationError(f"evaluate: n must be >= 1, got {n}.")
-    if augment is None:
-        augment = dict(model.card.get("training", {}).get("config", {}).get("augment", {}))
-    rng = np.random.default_rng([seed, 0])
-    truths = model.prior.sample(n, rng)
     names = PARAMETER_NAMES
+    truths = {k: np.full(n, np.nan) for k in names}
     modes = {k: np.full(n, np.nan) for k in names}
     medians = {k: np.full(n, np.nan) for k in names}
     ranks = {k: np.full(n, np.nan) for k in names}
@@ -151,15 +215,14 @@ def evaluate_model(
     network = model.network.eval()
     started = clock.perf_counter()
     used = np.zeros(n, bool)
-    for i in tqdm(range(n), disable=not progress, desc="evaluating", unit="event"):
-        params = {k: float(truths[k][i]) for k in names}
-        event_rng = np.random.default_rng([seed, 1, i])
-        magnification = binary_magnification(params, times)[0]
-        try:
-            lc = simulated_lightcurve(magnification, times, event_rng, **augment)
-            net_input = preprocess(lc, model.preprocess)
-        except InputDataError:
+    events = simulated_events(model, times, n, seed, augment)
+    for event in tqdm(events, total=n, disable=not progress, desc="evaluating", unit="event"):
+        i, params = event["index"], event["truth"]
+        for k in names:
+            truths[k][i] = params[k]
+        if "skipped" in event:
             continue
+        net_input = event["net_input"]
         used[i] = True
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + i)
@@ -190,15 +253,11 @@ def evaluate_model(
                     inside[level][k][i] = abs(r - 0.5) <= level / 2
         # TARP in flow coordinates (scaled to the unit box; alpha wraps)
         z_true = model.features.to_torus(params, net_input.t_ref, net_input.t_scale)
-        ref = event_rng.uniform(-np.pi, np.pi, 7)
+        ref = event["rng"].uniform(-np.pi, np.pi, 7)
         diff_s = np.angle(np.exp(1j * (z - ref)))
         diff_t = np.angle(np.exp(1j * (z_true - ref)))
         tarp_f[i] = np.mean(np.sum(diff_s**2, -1) < np.sum(diff_t**2))
-        # the light curve's epochs are a subset of the grid: reuse the computed curve
-        a_true = magnification[np.searchsorted(times, lc.time)]
-        weight = 1.0 / lc.flux_err**2
-        _, _, chi2_binary = linear_fluxes(a_true, lc.flux, weight)
-        delta_chi2[i] = single_lens_chi2(lc.time, lc.flux, lc.flux_err) - float(chi2_binary)
+        delta_chi2[i] = event["delta_chi2"]
         if len(kept) < keep_samples:
             kept.append(
                 {"index": i, "truth": params, "samples": samples, "delta_chi2": delta_chi2[i]}

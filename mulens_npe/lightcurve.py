@@ -30,7 +30,9 @@ def _frozen_array(values: Any, name: str, label: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise InputDataError(f"{label}: column {name!r} is not numeric ({exc}).") from None
     if array.ndim != 1:
-        raise InputDataError(f"{label}: column {name!r} must be one-dimensional, got shape {array.shape}.")
+        raise InputDataError(
+            f"{label}: column {name!r} must be one-dimensional, got shape {array.shape}."
+        )
     array.setflags(write=False)
     return array
 
@@ -130,7 +132,9 @@ class LightCurve:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.time.shape:
             raise InputDataError(f"mask has shape {mask.shape}, light curve has {self.time.shape}.")
-        return LightCurve(self.time[mask], self.flux[mask], self.flux_err[mask], self.band, self.meta)
+        return LightCurve(
+            self.time[mask], self.flux[mask], self.flux_err[mask], self.band, self.meta
+        )
 
     def to_table(self):
         """The data as an :class:`astropy.table.Table` (columns time, flux, flux_err, mag, mag_err)."""

@@ -68,6 +68,8 @@ def flux_to_mag(
     return mag, np.where(flux > 0, mag_err, np.nan)
 
 
-def rescale_flux(flux: ArrayLike, from_zero_point: float, to_zero_point: float = ZERO_POINT) -> np.ndarray:
+def rescale_flux(
+    flux: ArrayLike, from_zero_point: float, to_zero_point: float = ZERO_POINT
+) -> np.ndarray:
     """Express fluxes given at one zero point at another (errors scale the same way)."""
     return np.asarray(flux, dtype=float) * 10.0 ** (-0.4 * (from_zero_point - to_zero_point))
