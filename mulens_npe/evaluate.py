@@ -131,6 +131,11 @@ def _transformed(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+def _circular_mean_deg(values: np.ndarray) -> float:
+    """Circular mean of angles in degrees, in (-180, 180]."""
+    return float(np.rad2deg(np.angle(np.mean(np.exp(1j * np.deg2rad(values))))))
+
+
 def _circular_distance(a, b):
     return np.abs((np.asarray(a) - np.asarray(b) + 180.0) % 360.0 - 180.0)
 
@@ -238,7 +243,7 @@ def evaluate_model(
             modes[k][i] = samples[k][best]
             medians[k][i] = _posterior_median(k, samples[k])
             if k == "alpha":
-                centre = np.rad2deg(np.angle(np.mean(np.exp(1j * np.deg2rad(samples_t[k])))))
+                centre = _circular_mean_deg(samples_t[k])
                 dist_s = _circular_distance(samples_t[k], centre)
                 dist_t = _circular_distance(truth_t[k][0], centre)
                 ranks[k][i] = np.mean(
@@ -299,7 +304,7 @@ def _posterior_median(name: str, values: np.ndarray) -> float:
     if name == "s":
         return float(10 ** np.median(np.abs(np.log10(values))))
     if name == "alpha":
-        return float(np.rad2deg(np.angle(np.mean(np.exp(1j * np.deg2rad(values))))) % 360.0)
+        return float(_circular_mean_deg(values) % 360.0)
     return float(np.median(values))
 
 

@@ -21,10 +21,7 @@ from .prior import LOG_UNIFORM, Prior
 if TYPE_CHECKING:
     from .solutions import Proposal, Solution
 
-__all__ = ["emcee_walkers", "posterior_spread", "WALKER_PARAMETERS"]
-
-WALKER_PARAMETERS: tuple[str, ...] = PARAMETER_NAMES
-"""Column order of the walkers: t_0, u_0, t_E, rho, s, q, alpha (MulensModel names)."""
+__all__ = ["emcee_walkers", "posterior_spread", "internal_covariance"]
 
 
 def emcee_walkers(
@@ -41,7 +38,7 @@ def emcee_walkers(
     arguments and the returned ``(n_walkers, len(parameters))`` array are documented on the
     method.
     """
-    names = tuple(WALKER_PARAMETERS if parameters is None else parameters)
+    names = tuple(PARAMETER_NAMES if parameters is None else parameters)
     unknown = [name for name in names if name not in PARAMETER_NAMES]
     if unknown or len(set(names)) != len(names) or not names:
         raise ConfigurationError(
@@ -58,7 +55,7 @@ def emcee_walkers(
     t_scale = centre_params["t_E"]
     centre = to_internal(centre_params, centre_params["t_0"], t_scale)
     posterior = posterior_spread(proposal, chosen, t_scale)
-    cov = _internal_covariance(chosen, t_scale)
+    cov = internal_covariance(chosen, t_scale)
     if cov is None:
         cov = np.diag(np.where(np.isfinite(posterior), 0.1 * posterior, 1e-3) ** 2)
     sigma = np.sqrt(np.clip(np.diag(cov), 0, None))
@@ -112,7 +109,12 @@ def posterior_spread(proposal: Proposal, solution: Solution, t_scale: float) -> 
     return np.sqrt(np.mean(offset**2, axis=0))
 
 
-def _internal_covariance(solution: Solution, t_scale: float) -> np.ndarray | None:
+def internal_covariance(solution: Solution, t_scale: float) -> np.ndarray | None:
+    """The solution's covariance in :func:`mulens_npe.polish.to_internal` coordinates.
+
+    With ``t_scale`` as the time unit (``t_ref`` = the solution's t_0). None when the
+    solution has no covariance or it is not usable (wrong shape, non-finite, not positive).
+    """
     if solution.covariance is None:
         return None
     cov = np.asarray(solution.covariance, dtype=float)

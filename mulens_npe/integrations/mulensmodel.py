@@ -201,7 +201,7 @@ def _starting_point(
 ) -> tuple[Proposal, Solution, list[LightCurve]]:
     """The Proposal whose walkers start the chain, the solution they surround, the data."""
     from ..solutions import Proposal, Solution
-    from ..walkers import _internal_covariance
+    from ..walkers import internal_covariance
 
     if isinstance(data, Proposal | Solution):
         raise ConfigurationError(
@@ -225,7 +225,7 @@ def _starting_point(
             "refine: a Solution carries no data; pass the data (refine(data, solution)) or "
             "the Proposal it came from."
         )
-    if _internal_covariance(proposal, proposal.parameters["t_E"]) is None:
+    if internal_covariance(proposal, proposal.parameters["t_E"]) is None:
         raise ConfigurationError(
             "refine: this Solution has no usable covariance (it was not polished), so nothing "
             "sets the width of the walkers; pass the Proposal it came from: "
