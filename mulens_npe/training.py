@@ -42,15 +42,22 @@ class TrainingConfig:
         network: Embedding and flow sizes.
         preprocess: Input grid.
         batch_size: Curves per optimisation step.
-        learning_rate: Peak Adam learning rate (one cosine cycle over ``max_steps``).
+        learning_rate: Peak Adam learning rate (linear warm-up over the first 5% of the run,
+            then one cosine cycle down to 1% of the peak).
         max_steps: Optimisation steps at most.
-        max_minutes: Wall-clock budget; training stops cleanly when it is spent.
+        max_minutes: Wall-clock budget; training stops cleanly when it is spent. The learning
+            rate schedule follows whichever of ``max_steps`` and ``max_minutes`` runs out
+            first, so a run cut by its time budget (a GPU lease, say) still ends annealed.
         validation_fraction: Share of the dataset held out for validation.
         validate_every: Steps between validations (and checkpoints).
         patience: Validations without improvement before stopping early.
         clip_grad: Gradient-norm clip.
         max_weight: Importance weights are clipped at this multiple of their mean.
-        seed: Seed of the split, the shuffling and the augmentations.
+        seed: Seed of the shuffling and the augmentations (and of the split, unless
+            ``split_seed`` is given).
+        split_seed: Seed of the train/validation split; a warm start on the same dataset keeps
+            its parent's split (and so an untouched validation set) by keeping this seed while
+            changing ``seed`` for fresh augmentations. None: use ``seed``.
         workers: DataLoader worker processes (0: in the main process).
         augment: Options passed to the augmentation.
     """
@@ -67,6 +74,7 @@ class TrainingConfig:
     clip_grad: float = 5.0
     max_weight: float = 20.0
     seed: int = 0
+    split_seed: int | None = None
     workers: int = 1
     augment: Mapping[str, Any] = field(default_factory=dict)
 
@@ -203,6 +211,18 @@ def _weights(log_weight: torch.Tensor, max_weight: float) -> torch.Tensor:
     return (w / w.sum()).float()
 
 
+def _lr_factor(step_fraction: float, time_fraction: float, warmup: float = 0.05) -> float:
+    """Learning-rate multiplier at a point of the run (the larger of the two fractions used).
+
+    Linear warm-up over the first ``warmup`` of the run, then one cosine cycle down to 1%.
+    """
+    progress = max(step_fraction, time_fraction)
+    if progress < warmup:
+        return max(progress, 1e-3) / warmup
+    progress = min(1.0, (progress - warmup) / (1.0 - warmup))
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng([seed, 7]).permutation(n)
     n_val = max(1, int(round(fraction * n)))
@@ -288,7 +308,8 @@ def train(
         network = PosteriorNetwork(config.network)
     network.to(device).train()
 
-    train_rows, val_rows = _split(len(dataset), config.validation_fraction, config.seed)
+    split_seed = config.seed if config.split_seed is None else config.split_seed
+    train_rows, val_rows = _split(len(dataset), config.validation_fraction, split_seed)
     if distributed:
         train_rows = train_rows[rank :: int(os.environ["WORLD_SIZE"])]
     train_set = TrainingExamples(
@@ -301,17 +322,13 @@ def train(
 
     model = torch.nn.parallel.DistributedDataParallel(network) if distributed else network
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=1e-5)
-    warmup = max(1, config.max_steps // 20)
+    state = {"step": 0, "epoch": 0, "best_val": math.inf, "stale": 0, "history": [], "seconds": 0.0}
+    budget = config.max_minutes * 60.0
 
     def lr_factor(step: int) -> float:
-        # linear warm-up, then one cosine cycle down to 1% of the peak at max_steps
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, config.max_steps - warmup))
-        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return _lr_factor(step / config.max_steps, state["seconds"] / budget)
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    state = {"step": 0, "epoch": 0, "best_val": math.inf, "stale": 0, "history": [], "seconds": 0.0}
     checkpoint = out / "checkpoint.pt"
     if resume and checkpoint.exists():
         saved = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -357,7 +374,6 @@ def train(
 
     val_loader = _loader(val_set, config.batch_size, False, config.seed, config.workers)
     started = time.perf_counter() - state["seconds"]
-    budget = config.max_minutes * 60.0
     bar = tqdm(
         total=config.max_steps,
         initial=state["step"],

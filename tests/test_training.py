@@ -65,3 +65,28 @@ def test_config_validation_and_round_trip(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(TINY.to_dict()))
     assert TrainingConfig.from_file(path) == TINY
+
+
+def test_learning_rate_follows_whichever_budget_ends_first():
+    from mulens_npe.training import _lr_factor
+
+    # warm-up rises, the peak is 1, the end is annealed to 1% of it
+    assert _lr_factor(0.0, 0.0) < 0.05
+    assert _lr_factor(0.05, 0.0) == pytest.approx(1.0)
+    assert _lr_factor(1.0, 0.0) == pytest.approx(0.01)
+    # a run cut by its time budget ends annealed too, however few steps it made
+    assert _lr_factor(0.1, 1.0) == pytest.approx(0.01)
+    assert _lr_factor(0.1, 0.5) == _lr_factor(0.5, 0.1)
+    factors = [_lr_factor(f, 0.0) for f in np.linspace(0.05, 1.0, 50)]
+    assert all(b <= a for a, b in zip(factors, factors[1:]))
+
+
+def test_split_seed_keeps_the_validation_set_when_the_augmentation_seed_changes():
+    from mulens_npe.training import _split
+
+    train_a, val_a = _split(1000, 0.05, 7)
+    train_b, val_b = _split(1000, 0.05, 8)
+    assert len(val_a) == 50 and not set(val_a) & set(train_a)
+    assert set(val_a) != set(val_b)
+    config = TrainingConfig(seed=11, split_seed=7)
+    assert TrainingConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
