@@ -231,6 +231,8 @@ def single_lens_fit(likelihood: Likelihood, start: Mapping[str, float]) -> dict[
 
 
 def _pspl_residuals(z: np.ndarray, time_: np.ndarray, flux: np.ndarray, weight: np.ndarray):
-    magnification = pspl_magnification((time_ - z[0]) / np.exp(z[2]), z[1])
+    # least_squares' Levenberg-Marquardt steps may try absurd ln t_E: keep exp finite
+    t_e = np.exp(np.clip(z[2], -30.0, 30.0))
+    magnification = pspl_magnification((time_ - z[0]) / t_e, z[1])
     source, blend, _ = _linear_fit(magnification[None], flux, weight)
     return (flux - source[0] * magnification - blend[0]) * np.sqrt(weight)
