@@ -204,6 +204,7 @@ def fit_batch(
     seed: int = 0,
     n_solutions: int = 5,
     time_budget: float | None = None,
+    anomaly_starts: bool = True,
     phot_fmt: str | None = None,
     plots: bool = False,
     refine: int = 0,
@@ -224,7 +225,7 @@ def fit_batch(
         its workers, which must see the files and ``out``. Default: in this process.
     chunk_size : int
         Events embedded by the network in one batch and sent as one task.
-    n_samples, seed, n_solutions, time_budget
+    n_samples, seed, n_solutions, time_budget, anomaly_starts
         As in :meth:`NPEInitializer.propose` (``time_budget`` is per event).
     phot_fmt : {"mag", "flux"}, optional
         What the files' value column holds (default: magnitudes, as MulensModel).
@@ -260,6 +261,7 @@ def fit_batch(
         seed=seed,
         n_solutions=n_solutions,
         time_budget=time_budget,
+        anomaly_starts=bool(anomaly_starts),
         phot_fmt=phot_fmt,
     )
     _initializer(model_path)  # a missing or broken model is the user's error: raise it here

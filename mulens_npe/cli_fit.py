@@ -83,6 +83,7 @@ def _propose(args: argparse.Namespace, progress: _Progress):
             seed=args.seed,
             n_solutions=args.n_solutions,
             time_budget=args.time_budget,
+            anomaly_starts=not args.no_anomaly_starts,
         )
     progress.done(mark, f"{len(result.solutions)} solution(s)")
     for message in result.warnings:
@@ -162,6 +163,7 @@ def _fit_batch(args: argparse.Namespace) -> int:
             seed=args.seed,
             n_solutions=args.n_solutions,
             time_budget=args.time_budget,
+            anomaly_starts=not args.no_anomaly_starts,
             phot_fmt=args.phot_fmt,
             plots=bool(args.plots),
             refine=args.refine or 0,
@@ -261,6 +263,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=120.0,
         metavar="SECONDS",
         help="stop polishing after this long (per event; default 120 s)",
+    )
+    parser.add_argument(
+        "--no-anomaly-starts",
+        action="store_true",
+        help="polish posterior draws only, not also starts read off the light curve's anomaly",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 

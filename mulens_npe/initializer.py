@@ -148,6 +148,7 @@ class NPEInitializer:
         n_draws: int = 64,
         n_starts: int = 3,
         max_evaluations: int = 200,
+        anomaly_starts: bool = True,
         **adapter_options: Any,
     ) -> Proposal:
         """Ranked, polished starting solutions for one event.
@@ -156,7 +157,9 @@ class NPEInitializer:
         distinct modes (:func:`mulens_npe.modes.find_modes`); in each mode, rank ``n_draws``
         draws by chi2 on a subset of the epochs and polish the best ``n_starts`` with the
         true likelihood on all epochs (:func:`mulens_npe.polish.polish_modes`); drop
-        repeats and rank by chi2.
+        repeats and rank by chi2. Where the data depart sharply from a single lens, the
+        geometry of that anomaly gives ``n_starts`` more starts, polished first
+        (:func:`mulens_npe.anomaly.anomaly_candidates`; ``origin="anomaly"``).
 
         Parameters
         ----------
@@ -178,6 +181,9 @@ class NPEInitializer:
         n_draws, n_starts, max_evaluations : int
             Draws screened per mode, draws polished per mode, magnification curves per
             polished start (one Jacobian costs 7).
+        anomaly_starts : bool
+            Also polish starts read off the light curve's anomaly (a few seconds of
+            screening; only when ``polish``).
         **adapter_options
             Passed to :func:`mulens_npe.as_lightcurves` (e.g. ``phot_fmt``).
 
@@ -187,7 +193,14 @@ class NPEInitializer:
             ``solutions`` best first, ``samples``, ``modes``, ``timings`` and ``warnings``.
         """
         settings = propose_settings(
-            n_samples, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
+            n_samples,
+            n_solutions,
+            polish,
+            time_budget,
+            n_draws,
+            n_starts,
+            max_evaluations,
+            anomaly_starts,
         )
         start = time.perf_counter()
         lightcurves = as_lightcurves(data, **adapter_options)
@@ -214,6 +227,7 @@ class NPEInitializer:
         n_draws: int = 64,
         n_starts: int = 3,
         max_evaluations: int = 200,
+        anomaly_starts: bool = True,
         **adapter_options: Any,
     ) -> list[Proposal | Exception]:
         """:meth:`propose` for many events, with one batched pass of the embedding network.
@@ -237,6 +251,7 @@ class NPEInitializer:
             Called as ``on_result(index, result)`` as soon as each event is done (for
             progress bars and streaming writes).
         n_samples, seed, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
+        anomaly_starts
             As in :meth:`propose`.
         **adapter_options
             Passed to :func:`mulens_npe.as_lightcurves` for every event.
@@ -247,7 +262,14 @@ class NPEInitializer:
             One :class:`Proposal` (or exception) per event, in input order.
         """
         settings = propose_settings(
-            n_samples, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
+            n_samples,
+            n_solutions,
+            polish,
+            time_budget,
+            n_draws,
+            n_starts,
+            max_evaluations,
+            anomaly_starts,
         )
         results: list[Any] = [None] * len(events)
 

@@ -31,6 +31,7 @@ FIGURES = ("lightcurve.png", "caustics.png", "corner.png")
 _COLUMNS = (
     ("#", "{:>2d}"),
     ("label", "{:<8s}"),
+    ("from", "{:<9s}"),
     ("t_0", "{:>14.4f}"),
     ("u_0", "{:>8.4f}"),
     ("t_E", "{:>8.3f}"),
@@ -47,7 +48,8 @@ _COLUMNS = (
 def solutions_text(result: Proposal, name: str = "event") -> str:
     """The ranked solutions as a fixed-width text table with a two-line header.
 
-    Columns: rank, topology label, the seven MulensModel parameters (t_0 full BJD/HJD, t_E
+    Columns: rank, topology label, where the start came from (``posterior`` or
+    ``anomaly``, see :attr:`Solution.origin`), the seven MulensModel parameters (t_0 full BJD/HJD, t_E
     in days, alpha in degrees), chi2, chi2/dof and ``dchi2_1L``, the chi2 of the best
     single-lens model minus the solution's (how much better than a single lens it fits).
     """
@@ -72,6 +74,7 @@ def solutions_text(result: Proposal, name: str = "event") -> str:
         values = (
             rank,
             solution.label or "-",
+            solution.origin,
             *(p[k] for k in PARAMETER_NAMES),
             solution.chi2,
             solution.chi2_per_dof,
@@ -87,7 +90,7 @@ def _example(fmt: str) -> tuple[Any]:
     if fmt.endswith("d}"):
         return (1,)
     if fmt.endswith("s}"):
-        return ("resonant",)
+        return ("resonant" if fmt == "{:<8s}" else "posterior",)
     return (1.0,)
 
 

@@ -150,6 +150,18 @@ def _bounds(prior: Prior | None, t_range: tuple[float, float]) -> dict[str, tupl
     return bounds
 
 
+def _clip_to_box(
+    columns: Mapping[str, np.ndarray], bounds: Mapping[str, tuple[float, float]]
+) -> dict[str, np.ndarray]:
+    """Parameters clipped into ``bounds`` as :func:`polish` clips its starts (u_0 by |u_0|)."""
+    out = {name: np.asarray(columns[name], dtype=float) for name in PARAMETER_NAMES}
+    for name in ("t_0", "t_E", "rho", "s", "q"):
+        out[name] = np.clip(out[name], *bounds[name])
+    u_max = max(abs(bounds["u_0"][0]), abs(bounds["u_0"][1]))
+    out["u_0"] = np.clip(out["u_0"], -u_max, u_max)
+    return out
+
+
 def _internal_bounds(
     bounds: Mapping[str, tuple[float, float]], t_ref: float, t_scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -396,9 +408,11 @@ def polish_modes(
         raise ConfigurationError(f"polish_modes: n_starts must be >= 1, got {n_starts}.")
     deadline = np.inf if time_budget is None else clock() + float(time_budget)
     screen = likelihood.subset(screen_points)
+    box = _bounds(prior, likelihood.time_range)
     ranked = []
     for draws in candidates:
-        columns = parameter_columns(draws)
+        # rank the draws as they will be polished: clipped into the optimiser's box
+        columns = _clip_to_box(parameter_columns(draws), box)
         if columns["t_0"].size > 1 and clock() < deadline:
             order = np.argsort(screen.chi2(columns), kind="stable")[: int(n_starts)]
         else:  # out of time: the mode's first draw (its centre, in propose) is its start

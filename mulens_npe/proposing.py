@@ -20,6 +20,7 @@ from .errors import ConfigurationError, OutOfPriorWarning
 from .lightcurve import LightCurve
 from .modes import Mode, find_modes
 from .parameters import PARAMETER_NAMES
+from .anomaly import anomaly_candidates
 from .polish import Likelihood, polish_modes, single_lens_fit
 from .preprocess import NetworkInput
 from .prior import LOG_UNIFORM, Prior
@@ -83,7 +84,29 @@ def build_proposal(
     mark = clock()
     prior = event_prior(model.prior, lightcurves)
     likelihood = Likelihood(lightcurves)
+    single = single_lens_fit(likelihood, vars(net_input.single_lens))
     candidates = [mode_draws(samples, mode, n_draws) for mode in modes]
+    origins = [("posterior", index) for index in range(len(modes))]
+    if polish and settings["anomaly_starts"]:
+        # polished first: where the data show a sharp anomaly, its geometry is the best lead;
+        # its screening may take at most half of what is left of the time budget
+        deadline = None
+        if time_budget is not None:
+            deadline = mark + 0.5 * max(float(time_budget) - (mark - start), 0.0)
+        found = anomaly_candidates(
+            likelihood,
+            single,
+            rho=float(np.median(samples["rho"])),
+            n_keep=n_starts,
+            s_bounds=prior.bounds["s"],
+            q_bounds=prior.bounds["q"],
+            deadline=deadline,
+        )
+        if found["t_0"].size:
+            candidates.insert(0, found)
+            origins.insert(0, ("anomaly", None))
+    timings["anomaly"] = clock() - mark
+    mark = clock()
     budget = None if time_budget is None else max(float(time_budget) - (mark - start), 1e-3)
     per_mode = polish_modes(
         likelihood,
@@ -93,7 +116,6 @@ def build_proposal(
         max_evaluations=settings["max_evaluations"] if polish else 1,
         time_budget=budget,
     )
-    single = single_lens_fit(likelihood, vars(net_input.single_lens))
     bands = [lc.band for lc in lightcurves]
     solutions = [
         Solution(
@@ -105,13 +127,14 @@ def build_proposal(
                 {"band": band, "source_flux": float(f[0]), "blend_flux": float(f[1])}
                 for band, f in zip(bands, result.fluxes, strict=True)
             ),
-            label=modes[index].label,
-            weight=modes[index].weight,
+            label=modes[mode].label if mode is not None else _label(result.parameters["s"]),
+            weight=modes[mode].weight if mode is not None else 0.0,
             covariance=result.covariance,
             polished=result.optimised,
-            mode=index,
+            mode=mode,
+            origin=origin,
         )
-        for index, results in enumerate(per_mode)
+        for (origin, mode), results in zip(origins, per_mode, strict=True)
         for result in results
     ]
     ranked = rank_solutions(solutions)[:n_solutions]
@@ -137,12 +160,18 @@ def build_proposal(
             "time_budget": time_budget,
             "complete": n_polished == n_planned,
             "n_evaluations": int(sum(r.n_evaluations for rs in per_mode for r in rs)),
+            "anomaly_starts": bool(polish and settings["anomaly_starts"]),
         },
     )
     result.warnings.extend(honesty_warnings(samples, model.prior, ranked))
     for message in result.warnings:
         warnings.warn(message, OutOfPriorWarning, stacklevel=3)  # the caller of propose
     return result
+
+
+def _label(s: float) -> str:
+    """Topology label of a single solution: close (s < 1) or wide."""
+    return "close" if s < 1.0 else "wide"
 
 
 def propose_settings(
@@ -153,6 +182,7 @@ def propose_settings(
     n_draws: Any,
     n_starts: Any,
     max_evaluations: Any,
+    anomaly_starts: bool = True,
 ) -> dict[str, Any]:
     """The checked settings of :meth:`NPEInitializer.propose`."""
     settings = {
@@ -174,7 +204,9 @@ def propose_settings(
             f"propose: time_budget must be None or > 0 s, got {time_budget!r}."
         )
     settings = {name: int(value) for name, value in settings.items()}
-    settings.update(polish=bool(polish), time_budget=time_budget)
+    settings.update(
+        polish=bool(polish), time_budget=time_budget, anomaly_starts=bool(anomaly_starts)
+    )
     return settings
 
 

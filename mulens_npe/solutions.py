@@ -63,7 +63,10 @@ class Solution:
     polished : bool
         Whether the local optimiser ran (False: the best posterior draw of its mode).
     mode : int or None
-        Index of the mode in :attr:`Proposal.modes`.
+        Index of the mode in :attr:`Proposal.modes` (None for an ``anomaly`` start).
+    origin : str
+        Where its start came from: ``posterior`` (a posterior draw of its mode) or
+        ``anomaly`` (the geometry of the light curve's anomaly, :mod:`mulens_npe.anomaly`).
     """
 
     parameters: dict[str, float]
@@ -76,6 +79,7 @@ class Solution:
     covariance: np.ndarray | None = field(default=None, repr=False)
     polished: bool = True
     mode: int | None = None
+    origin: str = "posterior"
 
     @property
     def params(self) -> dict[str, float]:
@@ -130,6 +134,7 @@ class Solution:
             "weight": self.weight,
             "polished": self.polished,
             "mode": self.mode,
+            "origin": self.origin,
         }
         if self.covariance is not None:
             out["covariance"] = np.asarray(self.covariance).tolist()
@@ -188,7 +193,7 @@ class Proposal:
         The data the solutions were fitted to.
     timings : dict
         Wall time in seconds of each step (``preprocess``, ``sampling``, ``modes``,
-        ``polish``, ``total``).
+        ``anomaly`` (single-lens fit and anomaly screening), ``polish``, ``total``).
     warnings : list of str
         Why the result may not be trustworthy (the data look outside the model's prior, the
         best fit is poor); each was also issued as an :class:`~mulens_npe.OutOfPriorWarning`.
@@ -287,7 +292,7 @@ class Proposal:
         """The solutions as an astropy Table (one row each, best first, with units).
 
         Columns: ``rank``, ``label``, ``chi2``, ``dof``, ``chi2_dof``, ``delta_chi2``,
-        ``weight``, ``polished``, the seven parameters, and ``source_flux_<k>``,
+        ``weight``, ``polished``, ``origin``, the seven parameters, and ``source_flux_<k>``,
         ``blend_flux_<k>`` for dataset k (zero point 22). ``mirrors=True`` adds, after each
         solution, its mirror (u_0, alpha) -> (-u_0, -alpha) with the same rank.
         """
@@ -306,6 +311,7 @@ class Proposal:
             "delta_chi2": [s.delta_chi2 for _, s in rows],
             "weight": [s.weight for _, s in rows],
             "polished": [s.polished for _, s in rows],
+            "origin": [s.origin for _, s in rows],
         }
         for name in PARAMETER_NAMES:
             columns[name] = [s.parameters[name] for _, s in rows]

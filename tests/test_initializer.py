@@ -71,7 +71,11 @@ def test_solutions_are_ranked_distinct_and_their_chi2_is_the_data_chi2(proposed,
         assert solution.chi2 == pytest.approx(likelihood.chi2(solution.parameters)[0], rel=1e-9)
         assert solution.dof == event.n_points - 9
         assert solution.delta_chi2 == pytest.approx(result.single_lens["chi2"] - solution.chi2)
-        assert solution.label == result.modes[solution.mode].label
+        if solution.origin == "posterior":
+            assert solution.label == result.modes[solution.mode].label
+        else:  # a start read off the anomaly: no posterior mode, labelled by its s
+            assert solution.origin == "anomaly" and solution.mode is None
+            assert solution.label == ("close" if solution.parameters["s"] < 1 else "wide")
         assert solution.polished and solution.covariance is not None
 
 
@@ -86,7 +90,7 @@ def test_samples_timings_and_meta(proposed, init, event):
     result, _ = proposed
     assert isinstance(result.samples, Table) and len(result.samples) == FAST["n_samples"]
     assert result.samples.colnames == list(PARAMETER_NAMES)
-    assert set(result.timings) == {"preprocess", "sampling", "modes", "polish", "total"}
+    assert set(result.timings) == {"preprocess", "sampling", "modes", "anomaly", "polish", "total"}
     assert result.meta["complete"] and result.meta["seed"] == 1
     assert (
         result.prior.t_0[0] < event.time[0]

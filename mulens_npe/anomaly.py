@@ -1,0 +1,384 @@
+"""Starting points read off the light curve's anomaly: where a planet must be to cause it.
+
+The posterior network may leave (s, q, alpha) broad while the data show a sharp anomaly on a
+single-lens curve. The classical geometry of planetary perturbations (Gould & Loeb 1992; Han
+2006) turns the anomaly's time and duration into candidate binary parameters:
+
+* the source at the anomaly's time ``t_a`` lies at ``u_a = sqrt(u_0^2 + tau_a^2)`` from the
+  lens, ``tau_a = (t_a - t_0) / t_E``; a planetary caustic sits on the binary axis at
+  ``|s - 1/s|`` from the host, so ``s - 1/s = u_a`` (wide, ``s > 1``; the major image) or its
+  twin ``1/s`` (close; the minor image's caustics lie off the axis by about
+  ``2 sqrt(q) / (s sqrt(1 + s^2))``);
+* ``alpha`` turns the trajectory so that the source crosses the axis at ``t_a``, on either side
+  of the host (MulensModel's convention, ``u_0 >= 0``);
+* the caustic's size grows as ``sqrt(q)``, but the anomaly's visible duration depends as much
+  on the crossing angle, the source size and the photometric precision, so q is not guessed:
+  every start comes with a ladder of q over the whole prior (half-dex steps) and the
+  screening chi2 chooses.
+
+These are starting points for the same polish as the posterior draws
+(:func:`mulens_npe.polish.polish_modes`), never solutions by themselves: the polished chi2
+decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .likelihood import Likelihood
+from .parameters import PARAMETER_NAMES
+from .singlelens import pspl_magnification
+
+__all__ = ["Anomaly", "find_anomalies", "anomaly_starts", "anomaly_candidates"]
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """A stretch of the light curve that departs from the single-lens model.
+
+    Attributes
+    ----------
+    t_start, t_end : float
+        First and last epoch of its core, where the residual stays above a fifth of its
+        largest value (full BJD/HJD days).
+    t_peak : float
+        Epoch of the largest normalised residual in it.
+    excess_chi2 : float
+        chi2 of the single-lens model in the stretch minus the number of epochs in it.
+    sign : int
+        +1 where the data are brighter than the single-lens model, -1 where fainter.
+    """
+
+    t_start: float
+    t_end: float
+    t_peak: float
+    excess_chi2: float
+    sign: int
+
+    @property
+    def duration(self) -> float:
+        """Length of the stretch (days)."""
+        return self.t_end - self.t_start
+
+
+def _single_lens_residuals(
+    likelihood: Likelihood, single_lens: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs (sorted) and normalised residuals of the best single-lens model."""
+    times, residuals = [], []
+    for lc in likelihood.lightcurves:
+        tau = (lc.time - single_lens["t_0"]) / single_lens["t_E"]
+        magnification = pspl_magnification(tau, abs(single_lens["u_0"]))
+        weight = 1.0 / lc.flux_err**2
+        design = np.stack([magnification, np.ones_like(magnification)], axis=1)
+        lhs = design.T @ (design * weight[:, None])
+        rhs = design.T @ (lc.flux * weight)
+        try:
+            source, blend = np.linalg.solve(lhs, rhs)
+        except np.linalg.LinAlgError:
+            continue
+        times.append(lc.time)
+        residuals.append((lc.flux - source * magnification - blend) / lc.flux_err)
+    if not times:
+        return np.empty(0), np.empty(0)
+    time = np.concatenate(times)
+    order = np.argsort(time, kind="stable")
+    return time[order], np.concatenate(residuals)[order]
+
+
+def _best_stretch(score: np.ndarray) -> tuple[int, int, float]:
+    """Indices ``[i, j]`` of the contiguous stretch with the largest sum of ``score`` (Kadane)."""
+    best, best_i, best_j = -np.inf, 0, -1
+    running, start = 0.0, 0
+    for k, value in enumerate(score):
+        if running <= 0.0:
+            running, start = value, k
+        else:
+            running += value
+        if running > best:
+            best, best_i, best_j = running, start, k
+    return best_i, best_j, float(best)
+
+
+def find_anomalies(
+    likelihood: Likelihood,
+    single_lens: Mapping[str, float],
+    *,
+    max_anomalies: int = 2,
+    threshold: float = 4.0,
+    min_excess: float = 50.0,
+) -> list[Anomaly]:
+    """The strongest departures from the single-lens model, strongest first.
+
+    Parameters
+    ----------
+    likelihood : Likelihood
+        The data.
+    single_lens : mapping
+        ``t_0``, ``u_0``, ``t_E`` of the best single-lens model
+        (:func:`mulens_npe.likelihood.single_lens_fit`).
+    max_anomalies : int
+        How many stretches to return at most.
+    threshold : float
+        Squared normalised residual that counts as anomalous: each epoch scores
+        ``r^2 - threshold`` and the stretch with the largest total score is taken.
+    min_excess : float
+        Smallest excess chi2 (over one per epoch) of a stretch worth returning.
+
+    Returns
+    -------
+    list of Anomaly
+    """
+    time, residual = _single_lens_residuals(likelihood, single_lens)
+    score = residual**2 - float(threshold)
+    found: list[Anomaly] = []
+    for _ in range(int(max_anomalies)):
+        i, j, _total = _best_stretch(score)
+        if j < i:
+            break
+        chunk = slice(i, j + 1)
+        excess = float(np.sum(residual[chunk] ** 2) - (j + 1 - i))
+        if excess < min_excess:
+            break
+        peak = i + int(np.argmax(np.abs(residual[chunk])))
+        # On precise data the whole peak departs from the (biased) single-lens fit: the
+        # anomaly proper is where the residual stays above a fifth of its largest value.
+        strong = np.abs(residual) >= max(2.0, 0.2 * abs(residual[peak]))
+        low, high = peak, peak
+        while low > i and strong[low - 1]:
+            low -= 1
+        while high < j and strong[high + 1]:
+            high += 1
+        found.append(
+            Anomaly(
+                t_start=float(time[low]),
+                t_end=float(time[high]),
+                t_peak=float(time[peak]),
+                excess_chi2=excess,
+                sign=1 if np.sum(residual[chunk]) >= 0 else -1,
+            )
+        )
+        score[chunk] = -np.inf  # never again part of a stretch
+    return found
+
+
+def anomaly_starts(
+    anomaly: Anomaly,
+    single_lens: Mapping[str, float],
+    *,
+    rho: float = 1e-3,
+    q_step: float = 0.5,
+    q_bounds: tuple[float, float] = (1e-6, 1.0),
+) -> dict[str, np.ndarray]:
+    """Binary-lens starting points whose planetary caustic lies where the anomaly is.
+
+    Parameters
+    ----------
+    anomaly : Anomaly
+        From :func:`find_anomalies`.
+    single_lens : mapping
+        ``t_0``, ``u_0``, ``t_E`` of the single-lens model.
+    rho : float
+        Source radius of every start (Einstein radii).
+    q_step : float
+        Spacing (dex) of the q ladder.
+    q_bounds : (float, float)
+        Range of the q ladder.
+
+    Returns
+    -------
+    dict
+        MulensModel parameters (arrays): for each q of the ladder (from ``q_bounds[1]`` down
+        in steps of ``q_step`` dex), the wide and the close
+        geometry, with the source crossing the binary axis on either side of the host (and,
+        for close, just above and below it).
+    """
+    t_0, t_e = float(single_lens["t_0"]), float(single_lens["t_E"])
+    u_0 = abs(float(single_lens["u_0"]))
+    tau_a = (anomaly.t_peak - t_0) / t_e
+    u_a = float(np.hypot(u_0, tau_a))
+    s_wide = 0.5 * (u_a + np.sqrt(u_a**2 + 4.0))
+    across = np.degrees(np.arctan2(-u_0, tau_a))  # source on the +x axis at t_peak
+    low, high = np.log10(q_bounds[0]), np.log10(q_bounds[1])
+    n_q = int(np.floor((high - low) / q_step + 1e-9)) + 1
+    rows = []
+    for log_q in high - q_step * np.arange(n_q):
+        q = float(10.0**log_q)
+        for s in (s_wide, 1.0 / s_wide):
+            shifts = [0.0]
+            if s < 1.0 and u_a > 0:  # the minor image's caustics lie off the axis
+                off = 2.0 * np.sqrt(q) / (s * np.sqrt(1.0 + s**2))
+                shifts += [np.degrees(off / u_a), -np.degrees(off / u_a)]
+            for side in (0.0, 180.0):
+                for shift in shifts:
+                    alpha = (across + side + shift) % 360.0
+                    rows.append((t_0, u_0, t_e, rho, s, q, alpha))
+    table = np.array(rows, dtype=float)
+    return {name: table[:, k] for k, name in enumerate(PARAMETER_NAMES)}
+
+
+def _single_lens_without(
+    likelihood: Likelihood, single_lens: Mapping[str, float], anomalies: list[Anomaly]
+) -> dict[str, float] | None:
+    """The single-lens fit to the epochs away from the anomalies.
+
+    A binary perturbs the light curve well beyond the anomaly's core, so the masked stretch
+    grows (1, 2, 4, 8, 16 times the core's length on each side) until the fit to what is left
+    is good (chi2 per epoch < 2), keeping at least half of the epochs; otherwise the best of
+    those fits.
+    """
+    from .likelihood import single_lens_fit
+
+    fits = []
+    for factor in (1.0, 2.0, 4.0, 8.0, 16.0):
+        lightcurves = []
+        for lc in likelihood.lightcurves:
+            keep = np.ones(lc.n_points, bool)
+            for a in anomalies:
+                pad = factor * max(a.duration, 0.05)
+                keep &= (lc.time < a.t_start - pad) | (lc.time > a.t_end + pad)
+            if keep.sum() >= 10:
+                lightcurves.append(lc.select(keep))
+        n_kept = sum(lc.n_points for lc in lightcurves)
+        if not lightcurves or n_kept < 0.5 * likelihood.n_points:
+            break
+        fit = single_lens_fit(Likelihood(lightcurves), single_lens)
+        fits.append((fit["chi2"] / n_kept, fit))
+        if fits[-1][0] < 2.0:
+            break
+    if not fits:
+        return None
+    return min(fits, key=lambda item: item[0])[1] if fits[-1][0] >= 2.0 else fits[-1][1]
+
+
+def _local_grid(
+    starts: Mapping[str, np.ndarray],
+    rows: np.ndarray,
+    *,
+    log_s_steps: np.ndarray,
+    alpha_steps: np.ndarray,
+    log_q_steps: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Small (s, alpha, q) grids around the given rows of ``starts``."""
+    ds, da, dq = (g.ravel() for g in np.meshgrid(log_s_steps, alpha_steps, log_q_steps))
+    out = {name: [] for name in PARAMETER_NAMES}
+    for row in rows:
+        for name in ("t_0", "u_0", "t_E", "rho"):
+            out[name].append(np.full(ds.size, starts[name][row]))
+        out["s"].append(starts["s"][row] * 10.0**ds)
+        out["alpha"].append((starts["alpha"][row] + da) % 360.0)
+        out["q"].append(starts["q"][row] * 10.0**dq)
+    return {name: np.concatenate(values) for name, values in out.items()}
+
+
+def anomaly_candidates(
+    likelihood: Likelihood,
+    single_lens: Mapping[str, float],
+    *,
+    rho: float = 1e-3,
+    n_keep: int = 3,
+    screen_points: int = 2000,
+    s_bounds: tuple[float, float] = (0.2, 5.0),
+    q_bounds: tuple[float, float] = (1e-6, 1.0),
+    deadline: float | None = None,
+) -> dict[str, np.ndarray]:
+    """The best starting points the anomalies suggest, screened on a subset of the epochs.
+
+    The geometry of :func:`anomaly_starts` for each anomaly of :func:`find_anomalies` is
+    ranked by chi2 on about ``screen_points`` epochs; around the three best, a local grid
+    (log s +- 0.04 dex in 9 steps, alpha +- 4 deg in 9, log q +- 0.25 dex in 3) is ranked on
+    the epochs around the anomalies (and a sparse sample of the others, for the fluxes), since
+    a caustic crossing's minimum is too narrow for the optimiser to find from the coarse
+    geometry alone. About 200 curves per anomaly and 729 for the local grids (seconds to tens
+    of seconds for a Roman season; ``deadline`` cuts it short).
+
+    Parameters
+    ----------
+    likelihood : Likelihood
+        The data.
+    single_lens : mapping
+        ``t_0``, ``u_0``, ``t_E`` of the best single-lens model.
+    rho : float
+        Source radius of the starts (e.g. the posterior median).
+    n_keep : int
+        Candidates returned, lowest screening chi2 first.
+    screen_points : int
+        Epochs of the screening subset (:meth:`Likelihood.subset`).
+    s_bounds, q_bounds : (float, float)
+        Box of the candidates (the model's prior).
+    deadline : float, optional
+        ``time.perf_counter()`` value after which no more candidates are screened: the best
+        of those screened so far are returned.
+
+    Returns
+    -------
+    dict
+        MulensModel parameters (arrays of length <= ``n_keep``); empty arrays when the data
+        show no anomaly.
+    """
+    anomalies = find_anomalies(likelihood, single_lens)
+    if not anomalies:
+        return {name: np.empty(0) for name in PARAMETER_NAMES}
+    # a strong anomaly drags the single-lens fit (t_E, u_0 and the blending trade off to
+    # absorb it): fit the single lens again without the anomalies, then look again
+    refit = _single_lens_without(likelihood, single_lens, anomalies)
+    if refit is not None:
+        single_lens = refit
+        anomalies = find_anomalies(likelihood, single_lens) or anomalies
+    parts = [anomaly_starts(a, single_lens, rho=rho, q_bounds=q_bounds) for a in anomalies]
+    coarse = {name: np.concatenate([p[name] for p in parts]) for name in PARAMETER_NAMES}
+    screen = likelihood.subset(screen_points)
+    chi2 = _screen(screen, coarse, deadline)
+    best = np.argsort(chi2, kind="stable")[:3]
+    best = best[np.isfinite(chi2[best])]
+    fine = _local_grid(
+        coarse,
+        best,
+        log_s_steps=np.linspace(-0.04, 0.04, 9),
+        alpha_steps=np.linspace(-4.0, 4.0, 9),
+        log_q_steps=np.array([-0.25, 0.0, 0.25]),
+    )
+    fine["s"] = np.clip(fine["s"], *s_bounds)
+    fine["q"] = np.clip(fine["q"], *q_bounds)
+    near = _around(likelihood, anomalies, screen_points // 2)
+    chi2 = _screen(near, fine, deadline)
+    if not np.isfinite(chi2).any():  # out of time: the coarse ranking's best
+        keep = best[: int(n_keep)]
+        return {name: coarse[name][keep] for name in PARAMETER_NAMES}
+    keep = np.argsort(chi2, kind="stable")[: int(n_keep)]
+    keep = keep[np.isfinite(chi2[keep])]
+    return {name: fine[name][keep] for name in PARAMETER_NAMES}
+
+
+def _screen(
+    likelihood: Likelihood, params: Mapping[str, np.ndarray], deadline: float | None
+) -> np.ndarray:
+    """chi2 of each parameter set, in batches of 32; inf for those not reached by the deadline."""
+    import time
+
+    n = params["t_0"].size
+    chi2 = np.full(n, np.inf)
+    for start in range(0, n, 32):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        part = {name: values[start : start + 32] for name, values in params.items()}
+        chi2[start : start + 32] = likelihood.chi2(part)
+    return chi2
+
+
+def _around(likelihood: Likelihood, anomalies: list[Anomaly], n_sparse: int) -> Likelihood:
+    """The epochs near the anomalies (each widened by twice its length, at least 0.2 d), and
+    about ``n_sparse`` evenly spread others to pin the source and blend fluxes."""
+    stride = max(1, int(np.ceil(likelihood.n_points / max(n_sparse, 1))))
+    lightcurves = []
+    for lc in likelihood.lightcurves:
+        keep = np.arange(lc.n_points) % stride == 0
+        for a in anomalies:
+            pad = max(2.0 * a.duration, 0.2)
+            keep |= (lc.time >= a.t_start - pad) & (lc.time <= a.t_end + pad)
+        if keep.sum() >= 3:
+            lightcurves.append(lc.select(keep))
+    return Likelihood(lightcurves, tolerance=likelihood.tolerance) if lightcurves else likelihood
