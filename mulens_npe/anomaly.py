@@ -334,6 +334,8 @@ def anomaly_candidates(
     chi2 = _screen(screen, coarse, deadline)
     best = np.argsort(chi2, kind="stable")[:3]
     best = best[np.isfinite(chi2[best])]
+    if best.size == 0:  # out of time before any start was screened
+        return {name: np.empty(0) for name in PARAMETER_NAMES}
     fine = _local_grid(
         coarse,
         best,
@@ -356,16 +358,16 @@ def anomaly_candidates(
 def _screen(
     likelihood: Likelihood, params: Mapping[str, np.ndarray], deadline: float | None
 ) -> np.ndarray:
-    """chi2 of each parameter set, in batches of 32; inf for those not reached by the deadline."""
+    """chi2 of each parameter set, in batches of 8; inf for those not reached by the deadline."""
     import time
 
     n = params["t_0"].size
     chi2 = np.full(n, np.inf)
-    for start in range(0, n, 32):
+    for start in range(0, n, 8):
         if deadline is not None and time.perf_counter() > deadline:
             break
-        part = {name: values[start : start + 32] for name, values in params.items()}
-        chi2[start : start + 32] = likelihood.chi2(part)
+        part = {name: values[start : start + 8] for name, values in params.items()}
+        chi2[start : start + 8] = likelihood.chi2(part)
     return chi2
 
 

@@ -89,14 +89,15 @@ def build_proposal(
     origins = [("posterior", index) for index in range(len(modes))]
     if polish and settings["anomaly_starts"]:
         # polished first: where the data show a sharp anomaly, its geometry is the best lead;
-        # its screening may take at most half of what is left of the time budget
+        # its screening may take at most a third of what is left of the time budget
         deadline = None
         if time_budget is not None:
-            deadline = mark + 0.5 * max(float(time_budget) - (mark - start), 0.0)
+            deadline = mark + max(float(time_budget) - (mark - start), 0.0) / 3.0
         found = anomaly_candidates(
             likelihood,
             single,
-            rho=float(np.median(samples["rho"])),
+            # two digits: the same start whatever the float rounding of the network
+            rho=float(f"{np.median(samples['rho']):.2g}"),
             n_keep=n_starts,
             s_bounds=prior.bounds["s"],
             q_bounds=prior.bounds["q"],

@@ -88,3 +88,9 @@ def test_candidates_polish_into_the_example_planet():
     assert best.parameters["s"] == pytest.approx(truth["s"], rel=0.01)
     assert np.log10(best.parameters["q"]) == pytest.approx(np.log10(truth["q"]), abs=0.05)
     assert best.parameters["alpha"] == pytest.approx(truth["alpha"], abs=1.0)
+
+
+def test_a_spent_deadline_returns_no_candidates(planet):
+    likelihood, single = planet
+    found = anomaly_candidates(likelihood, single, deadline=0.0)
+    assert all(v.size == 0 for v in found.values())

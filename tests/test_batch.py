@@ -69,8 +69,10 @@ def test_propose_many_gives_each_event_its_own_time_budget(tiny_model, tiny_even
         timings = result.timings
         steps = sum(timings[k] for k in ("preprocess", "sampling", "modes", "anomaly", "polish"))
         assert timings["total"] == pytest.approx(steps, abs=0.05)  # not the others' time
-        # the batched embedding differs from a single pass only by float rounding
-        assert result.best.chi2 == pytest.approx(alone.best.chi2, rel=1e-4)
+        # the batched embedding differs from a single pass only by float rounding (the
+        # polish from such draws may still end in a nearby minimum of this rugged surface)
+        for name in ("t_0", "u_0", "t_E", "s", "q"):
+            assert np.allclose(result.samples[name], alone.samples[name], rtol=1e-4)
     assert [s.chi2 for s in many[1].solutions] == [s.chi2 for s in many[2].solutions]
 
 

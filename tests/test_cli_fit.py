@@ -53,7 +53,7 @@ def test_fit_one_event_writes_readable_tables_and_figures(
     header = lines[2].split()
     assert header[:4] == ["#", "label", "from", "t_0"] and header[-3:] == ["chi2", "chi2/dof", "dchi2_1L"]
     first = lines[3].split()
-    assert first[0] == "1" and float(first[9]) == pytest.approx(solutions["chi2"][0], abs=0.1)
+    assert first[0] == "1" and float(first[10]) == pytest.approx(solutions["chi2"][0], abs=0.1)
     # progress on stderr, one line per step
     assert "posterior (200 samples)" in stderr and "writing" in stderr
 

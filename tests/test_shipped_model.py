@@ -45,7 +45,7 @@ def fitted(request, tmp_path_factory):
             "--seed",
             "0",
             "--time-budget",
-            "60",
+            "600",  # in practice unbounded: the result must not depend on the machine's speed
         ]
     )
     truth = json.loads((DATA / f"{event}.truth.json").read_text())["parameters"]
@@ -63,12 +63,16 @@ def test_fit_writes_every_output_of_the_example_event(fitted):
     assert len(solutions) >= 1 and np.all(np.diff(np.asarray(solutions["chi2"])) >= 0)
 
 
-@pytest.mark.xfail(
-    reason="the shipped model (116 CPU-minutes of training in three warm-started stages) localises "
-    "t_0, u_0 and t_E but not yet s and alpha: see docs/evaluation/evaluation.md",
-    strict=False,
-)
-def test_best_solution_is_near_the_truth(fitted):
+def test_best_solution_is_near_the_truth(fitted, request):
+    if fitted[0] == "roman_binary_example":
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="the shipped model (stage 4) does not localise s, q and alpha of this "
+                "stellar binary (q = 0.3), and the anomaly starts are planetary geometry: see "
+                "docs/evaluation/evaluation.md and docs/benchmarks.md",
+                strict=False,
+            )
+        )
     event, _, out, truth = fitted
     best = Table.read(out / "solutions.ecsv", format="ascii.ecsv")[0]
     d_log_s = np.log10(best["s"]) - np.log10(truth["s"])
