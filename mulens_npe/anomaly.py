@@ -23,6 +23,7 @@ decides.
 
 from __future__ import annotations
 
+import time as clock
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -68,28 +69,15 @@ def _single_lens_residuals(
     likelihood: Likelihood, single_lens: Mapping[str, float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Epochs (sorted) and normalised residuals of the best single-lens model."""
-    times, residuals = [], []
-    for lc in likelihood.lightcurves:
-        tau = (lc.time - single_lens["t_0"]) / single_lens["t_E"]
-        magnification = pspl_magnification(tau, abs(single_lens["u_0"]))
-        weight = 1.0 / lc.flux_err**2
-        design = np.stack([magnification, np.ones_like(magnification)], axis=1)
-        lhs = design.T @ (design * weight[:, None])
-        rhs = design.T @ (lc.flux * weight)
-        try:
-            source, blend = np.linalg.solve(lhs, rhs)
-        except np.linalg.LinAlgError:
-            continue
-        times.append(lc.time)
-        residuals.append((lc.flux - source * magnification - blend) / lc.flux_err)
-    if not times:
-        return np.empty(0), np.empty(0)
-    time = np.concatenate(times)
+    time = np.concatenate([lc.time for lc in likelihood.lightcurves])  # dataset order
+    tau = (time - single_lens["t_0"]) / single_lens["t_E"]
+    magnification = pspl_magnification(tau, abs(single_lens["u_0"]))
+    residual = likelihood.residuals_from_magnification(magnification[None])[0]
     order = np.argsort(time, kind="stable")
-    return time[order], np.concatenate(residuals)[order]
+    return time[order], residual[order]
 
 
-def _best_stretch(score: np.ndarray) -> tuple[int, int, float]:
+def _best_stretch(score: np.ndarray) -> tuple[int, int]:
     """Indices ``[i, j]`` of the contiguous stretch with the largest sum of ``score`` (Kadane)."""
     best, best_i, best_j = -np.inf, 0, -1
     running, start = 0.0, 0
@@ -100,7 +88,7 @@ def _best_stretch(score: np.ndarray) -> tuple[int, int, float]:
             running += value
         if running > best:
             best, best_i, best_j = running, start, k
-    return best_i, best_j, float(best)
+    return best_i, best_j
 
 
 def find_anomalies(
@@ -136,7 +124,7 @@ def find_anomalies(
     score = residual**2 - float(threshold)
     found: list[Anomaly] = []
     for _ in range(int(max_anomalies)):
-        i, j, _total = _best_stretch(score)
+        i, j = _best_stretch(score)
         if j < i:
             break
         chunk = slice(i, j + 1)
@@ -220,6 +208,15 @@ def anomaly_starts(
     return {name: table[:, k] for k, name in enumerate(PARAMETER_NAMES)}
 
 
+def _near(time: np.ndarray, anomalies: list[Anomaly], factor: float, floor: float) -> np.ndarray:
+    """Epochs within ``max(factor * duration, floor)`` days of any anomaly's core."""
+    near = np.zeros(time.shape, bool)
+    for a in anomalies:
+        pad = max(factor * a.duration, floor)
+        near |= (time >= a.t_start - pad) & (time <= a.t_end + pad)
+    return near
+
+
 def _single_lens_without(
     likelihood: Likelihood, single_lens: Mapping[str, float], anomalies: list[Anomaly]
 ) -> dict[str, float] | None:
@@ -236,10 +233,7 @@ def _single_lens_without(
     for factor in (1.0, 2.0, 4.0, 8.0, 16.0):
         lightcurves = []
         for lc in likelihood.lightcurves:
-            keep = np.ones(lc.n_points, bool)
-            for a in anomalies:
-                pad = factor * max(a.duration, 0.05)
-                keep &= (lc.time < a.t_start - pad) | (lc.time > a.t_end + pad)
+            keep = ~_near(lc.time, anomalies, factor, 0.05 * factor)
             if keep.sum() >= 10:
                 lightcurves.append(lc.select(keep))
         n_kept = sum(lc.n_points for lc in lightcurves)
@@ -359,12 +353,10 @@ def _screen(
     likelihood: Likelihood, params: Mapping[str, np.ndarray], deadline: float | None
 ) -> np.ndarray:
     """chi2 of each parameter set, in batches of 8; inf for those not reached by the deadline."""
-    import time
-
     n = params["t_0"].size
     chi2 = np.full(n, np.inf)
     for start in range(0, n, 8):
-        if deadline is not None and time.perf_counter() > deadline:
+        if deadline is not None and clock.perf_counter() > deadline:
             break
         part = {name: values[start : start + 8] for name, values in params.items()}
         chi2[start : start + 8] = likelihood.chi2(part)
@@ -377,10 +369,7 @@ def _around(likelihood: Likelihood, anomalies: list[Anomaly], n_sparse: int) -> 
     stride = max(1, int(np.ceil(likelihood.n_points / max(n_sparse, 1))))
     lightcurves = []
     for lc in likelihood.lightcurves:
-        keep = np.arange(lc.n_points) % stride == 0
-        for a in anomalies:
-            pad = max(2.0 * a.duration, 0.2)
-            keep |= (lc.time >= a.t_start - pad) & (lc.time <= a.t_end + pad)
+        keep = (np.arange(lc.n_points) % stride == 0) | _near(lc.time, anomalies, 2.0, 0.2)
         if keep.sum() >= 3:
             lightcurves.append(lc.select(keep))
     return Likelihood(lightcurves, tolerance=likelihood.tolerance) if lightcurves else likelihood
