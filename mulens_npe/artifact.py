@@ -25,6 +25,7 @@ from .network import NetworkConfig, PosteriorNetwork
 from .parameters import PARAMETER_NAMES
 from .preprocess import PreprocessSpec
 from .prior import Prior
+from .reweighting import PriorReweighting, prior_reweighting
 
 __all__ = ["TrainedModel", "save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -57,6 +58,16 @@ class TrainedModel:
     features: FeatureMap
     prior: Prior
     card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reweighting(self) -> PriorReweighting | None:
+        """How the flow's draws become posterior draws under the prior (None: they already are).
+
+        A network trained on the simulation proposal's posterior (card
+        ``training.config.target = "proposal"``) needs importance resampling; see
+        :mod:`mulens_npe.reweighting`.
+        """
+        return prior_reweighting(self.card, self.prior)
 
 
 def _sha256(path: Path) -> str:
@@ -133,6 +144,7 @@ def load_model(folder: str | Path) -> TrainedModel:
         preprocess = PreprocessSpec.from_dict(card["preprocess"])
         features = FeatureMap.from_dict(card["features"])
         prior = Prior.from_dict(card["prior"])
+        prior_reweighting(card, prior)
     except (KeyError, TypeError, ConfigurationError) as exc:
         raise ModelCardError(
             f"{card_path}: incompatible or incomplete specification ({exc})."

@@ -29,6 +29,7 @@ from .artifact import TrainedModel
 from .errors import ConfigurationError, InputDataError
 from .parameters import PARAMETER_NAMES
 from .preprocess import preprocess
+from .reweighting import effective_sample_size
 from .singlelens import estimate_single_lens, linear_fluxes, pspl_magnification
 
 __all__ = [
@@ -156,6 +157,10 @@ class EvaluationResult:
     mode_errors: dict[str, dict[str, float]]
     samples: list[dict[str, np.ndarray]]
     seconds_per_event: float
+    effective_sample_sizes: np.ndarray | None = None
+    """Per event, of the importance weights to the prior (None: the model needs none)."""
+    n_samples: int = 1000
+    """Posterior draws per event."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary."""
@@ -167,6 +172,16 @@ class EvaluationResult:
             "mode_errors": self.mode_errors,
             "n_clear_binary": int(np.sum(self.delta_chi2 > SIGNAL_THRESHOLD)),
             "seconds_per_event": self.seconds_per_event,
+            **(
+                {}
+                if self.effective_sample_sizes is None
+                else {
+                    "effective_sample_size": {
+                        "median": float(np.median(self.effective_sample_sizes)),
+                        "10%": float(np.quantile(self.effective_sample_sizes, 0.1)),
+                    }
+                }
+            ),
         }
 
 
@@ -218,6 +233,8 @@ def evaluate_model(
     delta_chi2 = np.full(n, np.nan)
     kept: list[dict[str, np.ndarray]] = []
     network = model.network.eval()
+    reweighting = model.reweighting
+    ess = np.full(n, np.nan)
     started = clock.perf_counter()
     used = np.zeros(n, bool)
     events = simulated_events(model, times, n, seed, augment)
@@ -236,11 +253,24 @@ def evaluate_model(
             log_q = dist.log_prob(z)[:, 0].numpy()
         z = z[:, 0, :].numpy().astype(float)
         samples = model.features.from_torus(z, net_input.t_ref, net_input.t_scale)
-        best = int(np.argmax(log_q))
+        if reweighting is not None:
+            # posterior under the prior: density q * w, draws resampled in proportion to w
+            rows, log_w = reweighting.resample(
+                samples, net_input.span, n_samples, np.random.default_rng([seed, 2, i])
+            )
+            log_q = log_q + log_w
+            best = int(np.argmax(log_q))
+            modes_i = {k: v[best] for k, v in samples.items()}
+            z = z[rows]
+            samples = {k: v[rows] for k, v in samples.items()}
+            ess[i] = effective_sample_size(log_w)
+        else:
+            best = int(np.argmax(log_q))
+            modes_i = {k: v[best] for k, v in samples.items()}
         truth_t = _transformed({k: np.array([v]) for k, v in params.items()})
         samples_t = _transformed(samples)
         for k in names:
-            modes[k][i] = samples[k][best]
+            modes[k][i] = modes_i[k]
             medians[k][i] = _posterior_median(k, samples[k])
             if k == "alpha":
                 centre = _circular_mean_deg(samples_t[k])
@@ -290,6 +320,8 @@ def evaluate_model(
         mode_errors=mode_errors,
         samples=kept,
         seconds_per_event=seconds,
+        effective_sample_sizes=None if reweighting is None else ess[used],
+        n_samples=n_samples,
     )
 
 
@@ -352,6 +384,18 @@ def write_report(result: EvaluationResult, model: TrainedModel, out: str | Path,
         f"{summary['n_events']} fresh simulated events drawn from the model's prior (seed {seed}); "
         f"{summary['n_clear_binary']} have a clear binary signal (delta chi2 > {SIGNAL_THRESHOLD:g}). "
         f"{result.seconds_per_event:.2f} s per event (simulation, fits and sampling included).",
+        *(
+            [
+                "",
+                "The network was trained on the simulation proposal's posterior; its draws are "
+                "importance-resampled to the prior (`mulens_npe.reweighting`). Effective sample "
+                f"size of the weights: median {summary['effective_sample_size']['median']:.0f}, "
+                f"10th percentile {summary['effective_sample_size']['10%']:.0f} per "
+                f"{result.n_samples} draws.",
+            ]
+            if "effective_sample_size" in summary
+            else []
+        ),
         "",
         "## Coverage of central credible intervals (target 68 +- 5 %, 95 +- 3 %)",
         "",

@@ -27,6 +27,7 @@ from .parameters import PARAMETER_NAMES
 from .preprocess import NetworkInput, preprocess
 from .prior import Prior
 from .proposing import build_proposal, event_prior, propose_settings
+from .reweighting import effective_sample_size
 from .solutions import Proposal
 
 __all__ = ["NPEInitializer", "DEFAULT_MODEL", "available_models"]
@@ -107,7 +108,10 @@ class NPEInitializer:
         astropy.table.Table
             Columns t_0 [d, full BJD/HJD], u_0, t_E [d], rho, s, q, alpha [deg]
             (MulensModel 3.x conventions, u_0 >= 0; the mirror solution has
-            (-u_0, -alpha)). ``meta`` holds the reference frame and the model name.
+            (-u_0, -alpha)). ``meta`` holds the reference frame and the model name. For a
+            model trained on the simulation proposal's posterior the flow's draws are
+            importance-resampled to the prior (:mod:`mulens_npe.reweighting`; repeated rows
+            are possible) and ``meta["reweighting"]`` gives the effective sample size.
         """
         if int(n) != n or n < 1:
             raise ConfigurationError(f"sample: n must be a positive integer, got {n!r}.")
@@ -118,6 +122,18 @@ class NPEInitializer:
 
     def _table(self, z: np.ndarray, net_input: NetworkInput, seed: int) -> Table:
         params = self.model.features.from_torus(z, net_input.t_ref, net_input.t_scale)
+        meta: dict[str, Any] = {}
+        reweighting = self.model.reweighting
+        if reweighting is not None:
+            rows, log_w = reweighting.resample(
+                params, net_input.span, len(z), np.random.default_rng([seed, 1])
+            )
+            params = {name: values[rows] for name, values in params.items()}
+            meta["reweighting"] = {
+                "to": "prior",
+                "draws": len(z),
+                "effective_sample_size": round(effective_sample_size(log_w), 1),
+            }
         table = Table({name: params[name] for name in PARAMETER_NAMES})
         for name, unit in _UNITS.items():
             table[name].unit = unit
@@ -128,6 +144,7 @@ class NPEInitializer:
                 "t_scale": net_input.t_scale,
                 "seed": seed,
                 "conventions": "MulensModel 3.x; alpha in degrees; u_0 >= 0 (mirror: -u_0, -alpha)",
+                **meta,
             }
         )
         return table

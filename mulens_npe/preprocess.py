@@ -93,12 +93,15 @@ class NetworkInput:
         Time unit (days): t_E of the single-lens estimate.
     single_lens : SingleLensEstimate
         The estimate itself.
+    span : tuple of float
+        First and last epoch of all datasets (full BJD/HJD days): the event's "season".
     """
 
     values: np.ndarray
     t_ref: float
     t_scale: float
     single_lens: SingleLensEstimate
+    span: tuple[float, float]
 
 
 def preprocess(
@@ -166,4 +169,8 @@ def preprocess(
     )
     centres = 0.5 * (edges[1:] + edges[:-1]) / spec.window
     out = np.stack([mean, log_err, filled.astype(float), centres]).astype(np.float32)
-    return NetworkInput(values=out, t_ref=t_ref, t_scale=t_scale, single_lens=estimate)
+    span = (
+        float(min(lc.time.min() for lc in lightcurves)),
+        float(max(lc.time.max() for lc in lightcurves)),
+    )
+    return NetworkInput(values=out, t_ref=t_ref, t_scale=t_scale, single_lens=estimate, span=span)

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from .anomaly import anomaly_candidates
 from .artifact import TrainedModel
 from .errors import ConfigurationError, OutOfPriorWarning
 from .lightcurve import LightCurve
 from .modes import Mode, find_modes
 from .parameters import PARAMETER_NAMES
-from .anomaly import anomaly_candidates
 from .polish import Likelihood, polish_modes, single_lens_fit
 from .preprocess import NetworkInput
 from .prior import LOG_UNIFORM, Prior

@@ -31,7 +31,10 @@ from .features import FeatureMap
 from .network import NetworkConfig, PosteriorNetwork
 from .preprocess import PreprocessSpec, preprocess
 
-__all__ = ["TrainingConfig", "train", "TrainingExamples"]
+__all__ = ["TrainingConfig", "train", "TrainingExamples", "TARGETS"]
+
+TARGETS: tuple[str, ...] = ("prior", "proposal")
+"""The posteriors a network can be trained to (``TrainingConfig.target``)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,13 @@ class TrainingConfig:
         patience: Validations without improvement before stopping early.
         clip_grad: Gradient-norm clip.
         max_weight: Importance weights are clipped at this multiple of their mean.
+        target: Which posterior the network learns. ``"prior"``: the loss carries each
+            curve's importance weight, so the network learns the posterior under the prior
+            (but the caustic-targeted curves, a third of them with weights below 0.05, barely
+            count). ``"proposal"``: every curve counts equally, so the network learns the
+            posterior under the simulation's proposal, which aims at the caustics; inference
+            turns it into the posterior under the prior by importance resampling with the
+            same weights (:mod:`mulens_npe.reweighting`).
         seed: Seed of the shuffling and the augmentations (and of the split, unless
             ``split_seed`` is given).
         split_seed: Seed of the train/validation split; a warm start on the same dataset keeps
@@ -73,6 +83,7 @@ class TrainingConfig:
     patience: int = 10
     clip_grad: float = 5.0
     max_weight: float = 20.0
+    target: str = "prior"
     seed: int = 0
     split_seed: int | None = None
     workers: int = 1
@@ -87,6 +98,10 @@ class TrainingConfig:
         if not 0 < self.validation_fraction < 1:
             raise ConfigurationError(
                 f"TrainingConfig: validation_fraction must be in (0, 1), got {self.validation_fraction}."
+            )
+        if self.target not in TARGETS:
+            raise ConfigurationError(
+                f"TrainingConfig: target must be one of {TARGETS}, got {self.target!r}."
             )
         if not self.learning_rate > 0 or not self.max_minutes > 0:
             raise ConfigurationError("TrainingConfig: learning_rate and max_minutes must be > 0.")
@@ -205,7 +220,11 @@ def _keep(batch):
     return batch
 
 
-def _weights(log_weight: torch.Tensor, max_weight: float) -> torch.Tensor:
+def _weights(log_weight: torch.Tensor, config: TrainingConfig) -> torch.Tensor:
+    """Per-curve loss weights of a batch, summing to one (see ``TrainingConfig.target``)."""
+    if config.target == "proposal":
+        return torch.full(log_weight.shape, 1.0 / len(log_weight), device=log_weight.device)
+    max_weight = config.max_weight
     w = torch.exp(log_weight - log_weight.max())
     w = torch.clamp(w / w.mean(), max=max_weight)
     return (w / w.sum()).float()
@@ -230,7 +249,7 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def _validate(network, loader, device, max_weight) -> float:
+def _validate(network, loader, device, config: TrainingConfig) -> float:
     network.eval()
     total, count = 0.0, 0
     for batch in loader:
@@ -238,7 +257,7 @@ def _validate(network, loader, device, max_weight) -> float:
             continue
         x, target, log_weight = (t.to(device) for t in batch)
         nll = -network.log_prob(target, x)
-        w = _weights(log_weight, max_weight)
+        w = _weights(log_weight, config)
         total += float((w * nll).sum()) * len(x)
         count += len(x)
     network.train()
@@ -365,6 +384,7 @@ def train(
                 "size": len(dataset),
                 "seed": dataset.config.seed,
                 "grid": dataset.manifest.get("grid", {}),
+                "proposal": dict(dataset.config.proposal),
                 "train_curves": int(len(train_rows)),
                 "validation_curves": int(len(val_rows)),
             },
@@ -391,7 +411,7 @@ def train(
             if batch is None:
                 continue
             x, target, log_weight = (t.to(device) for t in batch)
-            loss = -(_weights(log_weight, config.max_weight) * model(x).log_prob(target)).sum()
+            loss = -(_weights(log_weight, config) * model(x).log_prob(target)).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad)
@@ -403,7 +423,7 @@ def train(
             bar.set_postfix(loss=f"{loss.item():.3f}")
             last = state["step"] >= config.max_steps or state["seconds"] >= budget
             if state["step"] % config.validate_every == 0 or last:
-                val = _validate(network, val_loader, device, config.max_weight)
+                val = _validate(network, val_loader, device, config)
                 state["history"].append(
                     {
                         "step": state["step"],

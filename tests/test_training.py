@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from mulens_npe.errors import ConfigurationError
 from mulens_npe.initializer import NPEInitializer
@@ -90,3 +91,30 @@ def test_split_seed_keeps_the_validation_set_when_the_augmentation_seed_changes(
     assert set(val_a) != set(val_b)
     config = TrainingConfig(seed=11, split_seed=7)
     assert TrainingConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_proposal_target_counts_every_curve_and_reweights_its_samples(tiny_dataset, tmp_path):
+    from mulens_npe.training import _weights
+
+    config = replace(TINY, target="proposal")
+    log_weight = np.log(np.array([2.0, 1e-3, 0.5, 1.0]))
+    uniform = _weights(torch.from_numpy(log_weight), config)
+    np.testing.assert_allclose(uniform.numpy(), 0.25)
+    prior_weighted = _weights(torch.from_numpy(log_weight), TINY).numpy()
+    np.testing.assert_allclose(prior_weighted, np.exp(log_weight) / np.exp(log_weight).sum())
+
+    model = train(tiny_dataset, tmp_path / "p", config, progress=False)
+    assert model.card["training"]["config"]["target"] == "proposal"
+    assert model.card["dataset"]["proposal"] == {"caustic_fraction": 0.5}
+    assert model.reweighting is not None
+    from mulens_npe.simulate.augment import simulated_lightcurve
+    from mulens_npe.simulate.dataset import SimulationDataset
+
+    data = SimulationDataset(tiny_dataset)
+    lc = simulated_lightcurve(data[0].magnification, data.times, np.random.default_rng(0))
+    samples = NPEInitializer.load(tmp_path / "p").sample(lc, n=300, seed=2)
+    assert len(samples) == 300
+    ess = samples.meta["reweighting"]["effective_sample_size"]
+    assert 1 <= ess <= 300
+    with pytest.raises(ConfigurationError, match="target"):
+        TrainingConfig(target="posterior")

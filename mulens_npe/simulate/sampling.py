@@ -145,6 +145,15 @@ class ProposalSampler:
         params = self._columns(params)
         return self._log_weight(params, self._boxes(params))
 
+    def log_ratio(self, params: Mapping[str, Any]) -> np.ndarray:
+        """``log proposal(params) - log prior(params)``, finite everywhere (also outside the prior).
+
+        Used to turn a posterior learnt under this proposal back into one under the prior
+        (:mod:`mulens_npe.reweighting`); inside the prior it is ``-log_weight``.
+        """
+        params = self._columns(params)
+        return self._log_ratio(params, self._boxes(params))
+
     def log_prob(self, params: Mapping[str, Any]) -> np.ndarray:
         """Log density of the proposal (per day, per degree, like :meth:`Prior.log_prob`)."""
         params = self._columns(params)

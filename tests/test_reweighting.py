@@ -1,0 +1,93 @@
+"""Importance resampling from the proposal's posterior back to the prior's."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mulens_npe.artifact import load_model
+from mulens_npe.errors import ConfigurationError, ModelCardError
+from mulens_npe.prior import Prior
+from mulens_npe.reweighting import (
+    PriorReweighting,
+    effective_sample_size,
+    prior_reweighting,
+    systematic_resample,
+)
+from mulens_npe.simulate.sampling import ProposalSampler
+
+SEASON = (2460000.0, 2460072.0)
+
+
+def test_systematic_resampling_repeats_each_draw_in_proportion_to_its_weight():
+    weights = np.array([0.1, 0.0, 0.6, 0.3])
+    with np.errstate(divide="ignore"):
+        rows = systematic_resample(np.log(weights), 1000, np.random.default_rng(0))
+    counts = np.bincount(rows, minlength=4)
+    # systematic resampling: floor or ceil of n times the share, never a zero-weight draw
+    assert np.all(np.abs(counts - 1000 * weights) < 1)
+    assert counts[1] == 0
+
+
+def test_effective_sample_size():
+    assert effective_sample_size(np.zeros(50)) == pytest.approx(50)
+    assert effective_sample_size(np.log([1.0, 1e-12, 1e-12])) == pytest.approx(1.0)
+
+
+def test_resampled_proposal_draws_follow_the_prior():
+    """What inference does to a proposal-trained network, done to the proposal itself.
+
+    Under the proposal half the draws aim at a caustic (many with u_0 near 0); resampled with
+    the weights they must follow the prior again: u_0 uniform on [0, 2], t_0 uniform over the
+    season (4-sigma Monte Carlo bounds).
+    """
+    prior = Prior(t_0=SEASON)
+    params, _ = ProposalSampler(prior).sample(8000, np.random.default_rng(1))
+    u_0 = np.asarray(params["u_0"])
+    assert np.mean(u_0 < 0.1) > 0.15  # the proposal is far from the prior (0.05)
+    reweighting = PriorReweighting(prior=prior, proposal={"caustic_fraction": 0.5})
+    rows, log_w = reweighting.resample(params, SEASON, 8000, np.random.default_rng(2))
+    ess = effective_sample_size(log_w)
+    u_r = u_0[rows]
+    t_r = (np.asarray(params["t_0"])[rows] - SEASON[0]) / (SEASON[1] - SEASON[0])
+    for fraction, observed in (
+        (0.05, np.mean(u_r < 0.1)),
+        (0.25, np.mean(u_r < 0.5)),
+        (0.5, np.mean(u_r < 1.0)),
+        (0.1, np.mean(t_r < 0.1)),
+    ):
+        assert abs(observed - fraction) < 4 * np.sqrt(fraction * (1 - fraction) / ess)
+
+
+def test_weights_equal_the_samplers_inside_the_prior():
+    prior = Prior(t_0=SEASON)
+    sampler = ProposalSampler(prior, caustic_fraction=0.3)
+    params, log_weight = sampler.sample(200, np.random.default_rng(3))
+    reweighting = PriorReweighting(prior=prior, proposal={"caustic_fraction": 0.3})
+    np.testing.assert_allclose(reweighting.log_weights(params, SEASON), log_weight, rtol=1e-12)
+    # outside the season (t_0 after the data) a draw keeps a finite weight
+    late = {k: v.copy() for k, v in params.items()}
+    late["t_0"] = late["t_0"] + 100.0
+    assert np.all(np.isfinite(reweighting.log_weights(late, SEASON)))
+
+
+def test_cards_say_whether_a_model_needs_reweighting(tiny_model, tmp_path):
+    prior = Prior(t_0=SEASON)
+    assert prior_reweighting({}, prior) is None
+    assert prior_reweighting({"training": {"config": {"target": "prior"}}}, prior) is None
+    card = {"training": {"config": {"target": "proposal"}}, "dataset": {"proposal": {"width": 1}}}
+    assert prior_reweighting(card, prior).proposal == {"width": 1}
+    with pytest.raises(ConfigurationError, match="dataset.proposal is missing"):
+        prior_reweighting({"training": {"config": {"target": "proposal"}}}, prior)
+    with pytest.raises(ConfigurationError, match="unknown training target"):
+        prior_reweighting({"training": {"config": {"target": "x"}}}, prior)
+
+    broken = tmp_path / "model"
+    shutil.copytree(tiny_model, broken)
+    card = json.loads((broken / "card.json").read_text())
+    card["training"]["config"]["target"] = "proposal"
+    card["dataset"].pop("proposal", None)
+    (broken / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelCardError, match="dataset.proposal is missing"):
+        load_model(broken)
