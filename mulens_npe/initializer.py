@@ -209,26 +209,19 @@ class NPEInitializer:
         Proposal
             ``solutions`` best first, ``samples``, ``modes``, ``timings`` and ``warnings``.
         """
-        settings = propose_settings(
+        return self.propose_many(
+            [data],
             n_samples,
+            seed,
             n_solutions,
             polish,
             time_budget,
-            n_draws,
-            n_starts,
-            max_evaluations,
-            anomaly_starts,
-        )
-        start = time.perf_counter()
-        lightcurves = as_lightcurves(data, **adapter_options)
-        net_input = preprocess(lightcurves, self.model.preprocess)
-        timings = {"preprocess": time.perf_counter() - start}
-        mark = time.perf_counter()
-        samples = self._samples(net_input, int(n_samples), seed)
-        timings["sampling"] = time.perf_counter() - mark
-        return build_proposal(
-            self.model, lightcurves, net_input, samples, seed, settings, timings, start
-        )
+            n_draws=n_draws,
+            n_starts=n_starts,
+            max_evaluations=max_evaluations,
+            anomaly_starts=anomaly_starts,
+            **adapter_options,
+        )[0]
 
     def propose_many(
         self,
