@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from .network import NetworkConfig, PosteriorNetwork
 from .parameters import PARAMETER_NAMES
 from .preprocess import PreprocessSpec
 from .prior import Prior
-from .reweighting import PriorReweighting, prior_reweighting
+from .reweighting import CausticTable, PriorReweighting, prior_reweighting
 
 __all__ = ["TrainedModel", "save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -59,15 +60,17 @@ class TrainedModel:
     prior: Prior
     card: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def reweighting(self) -> PriorReweighting | None:
         """How the flow's draws become posterior draws under the prior (None: they already are).
 
         A network trained on the simulation proposal's posterior (card
         ``training.config.target = "proposal"``) needs importance resampling; see
-        :mod:`mulens_npe.reweighting`.
+        :mod:`mulens_npe.reweighting`. Its caustics come from the shipped table
+        (:class:`~mulens_npe.reweighting.CausticTable`, loaded once per model).
         """
-        return prior_reweighting(self.card, self.prior)
+        found = prior_reweighting(self.card, self.prior)
+        return None if found is None else replace(found, targets=CausticTable())
 
 
 def _sha256(path: Path) -> str:

@@ -18,14 +18,18 @@ it, the caustic passage inside it); for an event, the span of its data, the same
 (:attr:`mulens_npe.preprocess.NetworkInput.span`). A network trained with the default
 ``target = "prior"`` needs no reweighting: :func:`prior_reweighting` returns None for it.
 
-Cost: the caustics of every draw, ~0.23 ms each (VBMicrolensing), so 2.3 s for 10,000 draws
-on one core.
+Cost: the weights need the caustics of every draw. Exact (VBMicrolensing) they cost 0.25 ms
+on average and up to 25 ms for some lenses, seconds per 10,000 draws; models therefore use
+:class:`CausticTable`, interpolated from a shipped table (20 ms for 4,000 draws; log weights
+within 0.05 of the exact ones for 99.7% of caustic-aimed draws).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,11 +38,74 @@ from .errors import ConfigurationError
 from .prior import Prior
 
 __all__ = [
+    "CausticTable",
     "PriorReweighting",
     "prior_reweighting",
     "systematic_resample",
     "effective_sample_size",
 ]
+
+
+class CausticTable:
+    """Caustic centres and radii interpolated from a table, exact where the table cannot tell.
+
+    The table (``mulens_npe/data/caustic_targets.npz``, written by
+    ``tools/make_caustic_table.py``) holds :func:`~mulens_npe.simulate.sampling.caustic_targets`
+    on a 0.01-dex grid in (log10 s, log10 q) over the default prior. A lens is interpolated
+    bilinearly between its four neighbouring nodes when all four have the same number of
+    caustics (each corner's caustics matched to the first corner's by nearest centre); near a
+    change of topology, or outside the table, its caustics are computed exactly. Calling it
+    is a drop-in for ``caustic_targets(s, q)``.
+
+    Arguments:
+        path: The table file (default: the one shipped in the package).
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        if path is None:
+            source = resources.files("mulens_npe") / "data" / "caustic_targets.npz"
+            with resources.as_file(source) as file, np.load(file) as table:
+                columns = {k: np.asarray(table[k], float) for k in table.files}
+        else:
+            with np.load(path) as table:
+                columns = {k: np.asarray(table[k], float) for k in table.files}
+        self.log10_s = columns["log10_s"]
+        self.log10_q = columns["log10_q"]
+        self.targets = columns["targets"]
+        self.counts = np.sum(np.isfinite(self.targets[..., 0]), axis=-1)
+
+    def __call__(self, s: np.ndarray, q: np.ndarray) -> np.ndarray:
+        from .simulate.sampling import caustic_targets
+
+        s, q = np.broadcast_arrays(np.atleast_1d(np.asarray(s, float)), np.asarray(q, float))
+        x, y = np.log10(s), np.log10(q)
+        i = np.searchsorted(self.log10_s, x, side="right") - 1
+        j = np.searchsorted(self.log10_q, y, side="right") - 1
+        inside = (i >= 0) & (i < self.log10_s.size - 1) & (j >= 0) & (j < self.log10_q.size - 1)
+        i, j = np.where(inside, i, 0), np.where(inside, j, 0)
+        corners = [(i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1)]
+        counts = np.stack([self.counts[a, b] for a, b in corners])
+        usable = inside & np.all(counts == counts[0], axis=0)
+        fx = (x - self.log10_s[i]) / (self.log10_s[i + 1] - self.log10_s[i])
+        fy = (y - self.log10_q[j]) / (self.log10_q[j + 1] - self.log10_q[j])
+        weights = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
+        first = self.targets[i, j]
+        out = weights[0][:, None, None] * first
+        for (a, b), w in zip(corners[1:], weights[1:], strict=True):
+            corner = self.targets[a, b]
+            # match this corner's caustics to the first corner's, by nearest centre
+            distance = np.hypot(
+                first[:, :, None, 0] - corner[:, None, :, 0],
+                first[:, :, None, 1] - corner[:, None, :, 1],
+            )
+            match = np.argmin(np.where(np.isfinite(distance), distance, np.inf), axis=2)
+            matched = np.take_along_axis(corner, match[..., None], axis=1)
+            out = out + w[:, None, None] * matched
+        out[~np.isfinite(first[..., 0])] = np.nan
+        exact = ~usable
+        if exact.any():
+            out[exact] = caustic_targets(s[exact], q[exact])
+        return out
 
 
 @dataclass(frozen=True)
@@ -50,10 +117,14 @@ class PriorReweighting:
         proposal: Keyword arguments of the training set's
             :class:`~mulens_npe.simulate.sampling.ProposalSampler` (``caustic_fraction``,
             ``width``).
+        targets: Caustic centres and radii of lenses (s, q) (None: computed exactly with
+            :func:`~mulens_npe.simulate.sampling.caustic_targets`; a :class:`CausticTable`
+            gives the same weights about a hundred times faster).
     """
 
     prior: Prior
     proposal: Mapping[str, Any]
+    targets: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def log_weights(
         self, params: Mapping[str, np.ndarray], span: tuple[float, float]
@@ -77,9 +148,11 @@ class PriorReweighting:
         first, last = (float(v) for v in span)
         if not last > first:
             raise ConfigurationError(f"reweighting: the data span {span} has no length.")
-        sampler = ProposalSampler(
-            Prior(t_0=(first, last), bounds=self.prior.bounds), **self.proposal
-        )
+        prior = Prior(t_0=(first, last), bounds=self.prior.bounds)
+        if self.targets is None:
+            sampler = ProposalSampler(prior, **self.proposal)
+        else:
+            sampler = ProposalSampler(prior, **self.proposal, targets=self.targets)
         return -sampler.log_ratio(params)
 
     def resample(

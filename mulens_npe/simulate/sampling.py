@@ -35,7 +35,7 @@ the parameters the two components share cancel. Weights are bounded by ``1 / (1 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -96,6 +96,9 @@ class ProposalSampler:
             (0 gives the plain prior, weights all 1).
         width: Half-width of the band of impact offsets around each caustic, in units of
             ``caustic radius + rho``.
+        targets: Caustic centres and radii of lenses ``(s, q)`` (default
+            :func:`caustic_targets`; inference uses the interpolated
+            :class:`mulens_npe.reweighting.CausticTable`).
 
     Example:
         >>> prior = Prior(t_0=(2460000.0, 2460072.0))
@@ -104,7 +107,13 @@ class ProposalSampler:
         (array([1.627, 1.826, 1.213, 0.181]), array([2.   , 2.   , 2.   , 0.461]))
     """
 
-    def __init__(self, prior: Prior, caustic_fraction: float = 0.5, width: float = 2.0) -> None:
+    def __init__(
+        self,
+        prior: Prior,
+        caustic_fraction: float = 0.5,
+        width: float = 2.0,
+        targets: Callable[[np.ndarray, np.ndarray], np.ndarray] = caustic_targets,
+    ) -> None:
         if not 0.0 <= caustic_fraction < 1.0:
             raise ConfigurationError(
                 f"ProposalSampler: caustic_fraction must be in [0, 1), got {caustic_fraction}."
@@ -114,6 +123,7 @@ class ProposalSampler:
         self.prior = prior
         self.caustic_fraction = float(caustic_fraction)
         self.width = float(width)
+        self.targets = targets
 
     def __repr__(self) -> str:
         return f"ProposalSampler(caustic_fraction={self.caustic_fraction}, width={self.width})"
@@ -183,7 +193,7 @@ class ProposalSampler:
 
     def _boxes(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per draw and per caustic, the (u_0, t_0) box of the caustic component."""
-        targets = caustic_targets(params["s"], params["q"])
+        targets = self.targets(params["s"], params["q"])
         x, y, radius = (targets[..., j] for j in range(3))
         alpha = np.deg2rad(np.asarray(params["alpha"], dtype=float))[:, None]
         sin, cos = np.sin(alpha), np.cos(alpha)
