@@ -590,9 +590,7 @@ def add_common_arguments(
     p.add_argument("--n-samples", type=int, default=10_000)
     p.add_argument("--n-starts", type=int, default=3, help="draws polished per mode")
     p.add_argument("--max-evaluations", type=int, default=200)
-    p.add_argument(
-        "--no-anomaly-starts", action="store_true", help="polish posterior draws only"
-    )
+    p.add_argument("--no-anomaly-starts", action="store_true", help="polish posterior draws only")
     p.add_argument("--time-budget", type=float, default=time_budget, help=budget_help)
     p.add_argument("--grid", type=int, nargs=3, default=(15, 15, 12), metavar=("NS", "NQ", "NA"))
     p.add_argument("--grid-nodes", type=int, default=None, help="time N nodes, extrapolate")

@@ -20,7 +20,11 @@ def saved(tmp_path):
     torch.manual_seed(0)
     prior = Prior(t_0=(2461447.75, 2461519.75))
     model = TrainedModel(
-        PosteriorNetwork(TINY), PreprocessSpec(n_bins=64), FeatureMap.from_prior(prior), prior, {"name": "tiny"}
+        PosteriorNetwork(TINY),
+        PreprocessSpec(n_bins=64),
+        FeatureMap.from_prior(prior),
+        prior,
+        {"name": "tiny"},
     )
     return model, save_model(model, tmp_path / "tiny")
 

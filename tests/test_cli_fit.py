@@ -51,7 +51,11 @@ def test_fit_one_event_writes_readable_tables_and_figures(
     lines = stdout.splitlines()
     assert lines[0].startswith("tiny_event: 1 dataset(s)")
     header = lines[2].split()
-    assert header[:4] == ["#", "label", "from", "t_0"] and header[-3:] == ["chi2", "chi2/dof", "dchi2_1L"]
+    assert header[:4] == ["#", "label", "from", "t_0"] and header[-3:] == [
+        "chi2",
+        "chi2/dof",
+        "dchi2_1L",
+    ]
     first = lines[3].split()
     assert first[0] == "1" and float(first[10]) == pytest.approx(solutions["chi2"][0], abs=0.1)
     # progress on stderr, one line per step

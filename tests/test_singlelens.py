@@ -24,7 +24,8 @@ def test_linear_fluxes_recover_source_and_blend():
 
 
 @pytest.mark.parametrize(
-    "t_0, u_0, t_E", [(2461470.0, 0.1, 20.0), (2461480.0, 0.5, 5.0), (2461460.0, 0.02, 60.0), (2461500.0, 0.3, 2.0)]
+    "t_0, u_0, t_E",
+    [(2461470.0, 0.1, 20.0), (2461480.0, 0.5, 5.0), (2461460.0, 0.02, 60.0), (2461500.0, 0.3, 2.0)],
 )
 def test_estimate_locates_event_and_scale(t_0, u_0, t_E):
     rng = np.random.default_rng(3)

@@ -79,7 +79,7 @@ def test_learning_rate_follows_whichever_budget_ends_first():
     assert _lr_factor(0.1, 1.0) == pytest.approx(0.01)
     assert _lr_factor(0.1, 0.5) == _lr_factor(0.5, 0.1)
     factors = [_lr_factor(f, 0.0) for f in np.linspace(0.05, 1.0, 50)]
-    assert all(b <= a for a, b in zip(factors, factors[1:]))
+    assert all(b <= a for a, b in zip(factors[:-1], factors[1:], strict=True))
 
 
 def test_split_seed_keeps_the_validation_set_when_the_augmentation_seed_changes():

@@ -45,8 +45,13 @@ def pack_chunk(source: Path, target: Path) -> int:
     header = np.array(second.shape, dtype="<i8")
     tmp = target.with_suffix(".tmp")
     with open(tmp, "wb") as out:
-        np.savez(out, shape=header, params=params, log_weight=log_weight,
-                 curves=np.frombuffer(blob, dtype=np.uint8))
+        np.savez(
+            out,
+            shape=header,
+            params=params,
+            log_weight=log_weight,
+            curves=np.frombuffer(blob, dtype=np.uint8),
+        )
     tmp.rename(target)
     return target.stat().st_size
 
@@ -63,8 +68,15 @@ def unpack_chunk(source: Path, root: Path, index: int) -> None:
         second = np.frombuffer(lzma.decompress(packed["curves"].tobytes()), dtype="<i4")
         quantised = np.cumsum(np.cumsum(second.reshape(shape).astype(np.int64), axis=1), axis=1)
         magnification = np.exp(quantised * STEP).astype(config.dtype)
-        write_chunk(root, index, config, packed["params"], packed["log_weight"],
-                    magnification, manifest["grid"]["sha256"])
+        write_chunk(
+            root,
+            index,
+            config,
+            packed["params"],
+            packed["log_weight"],
+            magnification,
+            manifest["grid"]["sha256"],
+        )
 
 
 def _chunks(folder: Path, pattern: str) -> list[Path]:
