@@ -253,20 +253,18 @@ def evaluate_model(
             log_q = dist.log_prob(z)[:, 0].numpy()
         z = z[:, 0, :].numpy().astype(float)
         samples = model.features.from_torus(z, net_input.t_ref, net_input.t_scale)
+        rows = np.arange(n_samples)
         if reweighting is not None:
             # posterior under the prior: density q * w, draws resampled in proportion to w
             rows, log_w = reweighting.resample(
                 samples, net_input.span, n_samples, np.random.default_rng([seed, 2, i])
             )
             log_q = log_q + log_w
-            best = int(np.argmax(log_q))
-            modes_i = {k: v[best] for k, v in samples.items()}
-            z = z[rows]
-            samples = {k: v[rows] for k, v in samples.items()}
             ess[i] = effective_sample_size(log_w)
-        else:
-            best = int(np.argmax(log_q))
-            modes_i = {k: v[best] for k, v in samples.items()}
+        best = int(np.argmax(log_q))
+        modes_i = {k: v[best] for k, v in samples.items()}
+        z = z[rows]
+        samples = {k: v[rows] for k, v in samples.items()}
         truth_t = _transformed({k: np.array([v]) for k, v in params.items()})
         samples_t = _transformed(samples)
         for k in names:
