@@ -164,7 +164,7 @@ class EvaluationResult:
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary."""
-        return {
+        summary = {
             "n_events": int(self.delta_chi2.size),
             "coverage": self.coverage,
             "tarp": {"levels": self.tarp_levels.tolist(), "coverage": self.tarp_coverage.tolist()},
@@ -172,17 +172,13 @@ class EvaluationResult:
             "mode_errors": self.mode_errors,
             "n_clear_binary": int(np.sum(self.delta_chi2 > SIGNAL_THRESHOLD)),
             "seconds_per_event": self.seconds_per_event,
-            **(
-                {}
-                if self.effective_sample_sizes is None
-                else {
-                    "effective_sample_size": {
-                        "median": float(np.median(self.effective_sample_sizes)),
-                        "10%": float(np.quantile(self.effective_sample_sizes, 0.1)),
-                    }
-                }
-            ),
         }
+        if self.effective_sample_sizes is not None:
+            summary["effective_sample_size"] = {
+                "median": float(np.median(self.effective_sample_sizes)),
+                "10%": float(np.quantile(self.effective_sample_sizes, 0.1)),
+            }
+        return summary
 
 
 def evaluate_model(
@@ -382,18 +378,17 @@ def write_report(result: EvaluationResult, model: TrainedModel, out: str | Path,
         f"{summary['n_events']} fresh simulated events drawn from the model's prior (seed {seed}); "
         f"{summary['n_clear_binary']} have a clear binary signal (delta chi2 > {SIGNAL_THRESHOLD:g}). "
         f"{result.seconds_per_event:.2f} s per event (simulation, fits and sampling included).",
-        *(
-            [
-                "",
-                "The network was trained on the simulation proposal's posterior; its draws are "
-                "importance-resampled to the prior (`mulens_npe.reweighting`). Effective sample "
-                f"size of the weights: median {summary['effective_sample_size']['median']:.0f}, "
-                f"10th percentile {summary['effective_sample_size']['10%']:.0f} per "
-                f"{result.n_samples} draws.",
-            ]
-            if "effective_sample_size" in summary
-            else []
-        ),
+    ]
+    if "effective_sample_size" in summary:
+        ess = summary["effective_sample_size"]
+        lines += [
+            "",
+            "The network was trained on the simulation proposal's posterior; its draws are "
+            "importance-resampled to the prior (`mulens_npe.reweighting`). Effective sample "
+            f"size of the weights: median {ess['median']:.0f}, 10th percentile "
+            f"{ess['10%']:.0f} per {result.n_samples} draws.",
+        ]
+    lines += [
         "",
         "## Coverage of central credible intervals (target 68 +- 5 %, 95 +- 3 %)",
         "",

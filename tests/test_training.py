@@ -116,11 +116,13 @@ def test_proposal_target_counts_every_curve_and_reweights_its_samples(tiny_datas
     assert len(samples) == 300
     ess = samples.meta["reweighting"]["effective_sample_size"]
     assert 1 <= ess <= 300
-    from mulens_npe.evaluate import evaluate_model
+    from mulens_npe.evaluate import evaluate_model, write_report
 
     result = evaluate_model(model, data.times, n=4, seed=1, n_samples=100, progress=False)
     summary = result.summary()
     assert 1 <= summary["effective_sample_size"]["median"] <= 100
     assert set(summary["coverage"]["q"]) == {"68%", "95%"}
+    report = (write_report(result, model, tmp_path / "report", 1) / "evaluation.md").read_text()
+    assert "importance-resampled to the prior" in report and "per 100 draws" in report
     with pytest.raises(ConfigurationError, match="target"):
         TrainingConfig(target="posterior")
