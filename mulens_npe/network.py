@@ -10,13 +10,25 @@ inner/outer). Coupling layers (``passes=2``) keep sampling fast on a CPU.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import torch
 import zuko
 from torch import nn
+from torch.distributions import Transform
+from zuko.flows.autoregressive import MaskedAutoregressiveTransform
+from zuko.nn import MaskedLinear
+from zuko.transforms import (
+    CircularShiftTransform,
+    ComposedTransform,
+    DependentTransform,
+    MonotonicRQSTransform,
+)
+from zuko.utils import unpack
 
 from .errors import ConfigurationError
 
@@ -136,6 +148,73 @@ class ResidualEmbedding(nn.Module):
         return self.head(pooled)
 
 
+def _softmax(x: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis, written out.
+
+    The spline parameters are short (``bins``) last axes of strided views; there torch's CPU
+    ``softmax`` kernel is 3-4x slower than these three element-wise operations (same values to
+    float32 rounding), and it was ~40% of the time to sample the flow.
+    """
+    e = torch.exp(x - x.amax(-1, keepdim=True))
+    return e / e.sum(-1, keepdim=True)
+
+
+class _RQSTransform(MonotonicRQSTransform):
+    """zuko's ``MonotonicRQSTransform`` with :func:`_softmax`; the same map, faster on a CPU."""
+
+    def __init__(
+        self,
+        widths: torch.Tensor,
+        heights: torch.Tensor,
+        derivatives: torch.Tensor,
+        bound: float = 5.0,
+        slope: float = 1e-3,
+        **kwargs: Any,
+    ) -> None:
+        Transform.__init__(self, **kwargs)
+        log_slope = math.log(slope)
+        widths = widths / (1 + abs(2 * widths / log_slope))
+        heights = heights / (1 + abs(2 * heights / log_slope))
+        derivatives = derivatives / (1 + abs(derivatives / log_slope))
+        widths = nn.functional.pad(_softmax(widths), (1, 0), value=0)
+        heights = nn.functional.pad(_softmax(heights), (1, 0), value=0)
+        derivatives = nn.functional.pad(derivatives, (1, 1), value=0)
+        self.horizontal = bound * (2 * torch.cumsum(widths, dim=-1) - 1)
+        self.vertical = bound * (2 * torch.cumsum(heights, dim=-1) - 1)
+        self.derivatives = torch.exp(derivatives)
+
+
+def _circular_rqs(*phi: torch.Tensor, slope: float = 1e-3) -> Transform:
+    """zuko's ``CircularRQSTransform`` built on :class:`_RQSTransform`."""
+    return ComposedTransform(
+        CircularShiftTransform(bound=math.pi),
+        _RQSTransform(*phi, bound=math.pi, slope=slope),
+    )
+
+
+class _ContextFirstTransform(MaskedAutoregressiveTransform):
+    """zuko's autoregressive transform with the context's share of the first layer computed once.
+
+    The conditioner's first layer reads ``cat(theta, context)``; when sampling, one context
+    (an event) serves every draw, so its product with the context columns is computed per event
+    and broadcast over the draws instead of per draw (it is ~95% of that layer's work).
+    """
+
+    def meta(self, c: torch.Tensor | None, x: torch.Tensor) -> Transform:
+        first, *rest = self.hyper
+        if c is None or not isinstance(first, MaskedLinear):
+            return super().meta(c, x)
+        weight = first.mask * first.weight
+        n = x.shape[-1]
+        phi = nn.functional.linear(x, weight[:, :n]) + nn.functional.linear(
+            c, weight[:, n:], first.bias
+        )
+        for layer in rest:
+            phi = layer(phi)
+        phi = unpack(phi.unflatten(-1, (-1, self.total)), self.shapes)
+        return DependentTransform(self.univariate(*phi), 1)
+
+
 class PosteriorNetwork(nn.Module):
     """Embedding + conditional flow: ``network(x)`` is the posterior distribution given ``x``.
 
@@ -160,6 +239,10 @@ class PosteriorNetwork(nn.Module):
             hidden_features=tuple(config.hidden),
             passes=config.passes,
         )
+        for transform in self.flow.transform.transforms:  # same parameters, faster splines
+            if isinstance(transform, MaskedAutoregressiveTransform):
+                transform.univariate = partial(_circular_rqs, slope=1e-3)
+                transform.__class__ = _ContextFirstTransform
 
     def forward(self, x: torch.Tensor) -> torch.distributions.Distribution:
         return self.flow(self.embedding(x))
