@@ -6,7 +6,9 @@ of the shipped architecture, which has the same cost):
 * preprocessing time of one Roman season light curve (the shipped example event);
 * time to draw 10,000 posterior samples, preprocessing included (budget: < 1 s);
 * batched throughput in events per second, 1,000 samples each (budget: > 20 events/s),
-  against the one-at-a-time rate measured in the same process.
+  against the one-at-a-time rate measured in the same process;
+* the flow's share of the batch with this package's flow and with zuko's stock transforms
+  (:func:`mulens_npe.network.stock_zuko_copy`: same weights, same map) in the same process.
 
 For a model trained on the simulation proposal's posterior every figure includes the
 importance resampling to the prior (:mod:`mulens_npe.reweighting`).
@@ -28,7 +30,7 @@ from mulens_npe import as_lightcurves
 from mulens_npe.artifact import TrainedModel, load_model
 from mulens_npe.features import FeatureMap
 from mulens_npe.initializer import NPEInitializer, available_models
-from mulens_npe.network import NetworkConfig, PosteriorNetwork
+from mulens_npe.network import NetworkConfig, PosteriorNetwork, stock_zuko_copy
 from mulens_npe.preprocess import PreprocessSpec, preprocess
 from mulens_npe.prior import Prior
 
@@ -100,6 +102,21 @@ def main() -> None:
     print(f"batched throughput, 1,000 samples:    {rate_batched:8.1f} events/s  (budget > 20)")
     print(
         f"one at a time,      1,000 samples:    {rate_single:8.1f} events/s  (ratio {rate_batched / rate_single:.2f}x)"
+    )
+
+    stock = stock_zuko_copy(model.network)
+
+    def flow(network):
+        with torch.no_grad():
+            network(x).sample((1000,))
+
+    t_flow, t_stock = (
+        _best(lambda: flow(model.network), repeat=3),
+        _best(lambda: flow(stock), repeat=3),
+    )
+    print(
+        f"flow, 32 events x 1,000 samples:      {t_flow:8.3f} s   (zuko's stock transforms "
+        f"{t_stock:.3f} s, {t_stock / t_flow:.2f}x)"
     )
 
 

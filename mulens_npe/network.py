@@ -10,6 +10,7 @@ inner/outer). Coupling layers (``passes=2``) keep sampling fast on a CPU.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -21,6 +22,7 @@ import zuko
 from torch import nn
 from torch.distributions import Transform
 from zuko.flows.autoregressive import MaskedAutoregressiveTransform
+from zuko.flows.spline import CircularRQSTransform
 from zuko.nn import MaskedLinear
 from zuko.transforms import (
     CircularShiftTransform,
@@ -32,7 +34,7 @@ from zuko.utils import unpack
 
 from .errors import ConfigurationError
 
-__all__ = ["NetworkConfig", "ResidualEmbedding", "PosteriorNetwork", "POOLINGS"]
+__all__ = ["NetworkConfig", "ResidualEmbedding", "PosteriorNetwork", "POOLINGS", "stock_zuko_copy"]
 
 POOLINGS: tuple[str, ...] = ("global", "positional")
 
@@ -250,3 +252,17 @@ class PosteriorNetwork(nn.Module):
     def log_prob(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """log q(theta | x) for a batch, theta of shape (batch, 7) on the torus."""
         return self.flow(self.embedding(x)).log_prob(theta)
+
+
+def stock_zuko_copy(network: PosteriorNetwork) -> PosteriorNetwork:
+    """A copy of ``network`` whose flow uses zuko's own autoregressive transform and spline.
+
+    The same weights and the same map as ``network`` (to float rounding): the reference that
+    the tests and ``benchmarks/bench_sample.py`` compare the faster flow against.
+    """
+    stock = copy.deepcopy(network)
+    for transform in stock.flow.transform.transforms:
+        if isinstance(transform, MaskedAutoregressiveTransform):
+            transform.__class__ = MaskedAutoregressiveTransform
+            transform.univariate = partial(CircularRQSTransform, slope=1e-3)
+    return stock

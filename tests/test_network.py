@@ -6,7 +6,12 @@ import torch
 from mulens_npe.artifact import TrainedModel, load_model, save_model
 from mulens_npe.errors import ConfigurationError
 from mulens_npe.features import FeatureMap
-from mulens_npe.network import NetworkConfig, PosteriorNetwork, ResidualEmbedding
+from mulens_npe.network import (
+    NetworkConfig,
+    PosteriorNetwork,
+    ResidualEmbedding,
+    stock_zuko_copy,
+)
 from mulens_npe.preprocess import PreprocessSpec
 from mulens_npe.prior import Prior
 
@@ -80,26 +85,10 @@ def test_positional_model_survives_the_artifact_round_trip(tmp_path):
     torch.testing.assert_close(loaded.network.log_prob(theta, x), model.network.log_prob(theta, x))
 
 
-def _stock_zuko_copy(net: PosteriorNetwork) -> PosteriorNetwork:
-    """The same weights with zuko's own autoregressive transform and circular spline."""
-    import copy
-    from functools import partial
-
-    from zuko.flows.autoregressive import MaskedAutoregressiveTransform
-    from zuko.flows.spline import CircularRQSTransform
-
-    stock = copy.deepcopy(net)
-    for transform in stock.flow.transform.transforms:
-        if isinstance(transform, MaskedAutoregressiveTransform):
-            transform.__class__ = MaskedAutoregressiveTransform
-            transform.univariate = partial(CircularRQSTransform, slope=1e-3)
-    return stock
-
-
 def test_the_faster_flow_is_zukos_ncsf_to_float_rounding():
     torch.manual_seed(3)
     net = PosteriorNetwork(NetworkConfig(**{**SMALL, "transforms": 2})).eval()
-    stock = _stock_zuko_copy(net)
+    stock = stock_zuko_copy(net)
     x = torch.randn(4, 4, 128)
     theta = torch.rand(4, 7) * 6 - 3
     # densities, and the gradients training follows
