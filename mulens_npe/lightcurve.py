@@ -107,6 +107,10 @@ class LightCurve:
         object.__setattr__(self, "band", str(self.band))
         object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle support (multiprocessing, Dask): rebuilt, and re-checked, from its columns."""
+        return (LightCurve, (self.time, self.flux, self.flux_err, self.band, dict(self.meta)))
+
     @property
     def n_points(self) -> int:
         """Number of epochs."""

@@ -346,3 +346,16 @@ def test_pylima_telescope_is_not_modified(ogle_columns, make_telescope):
     for name in before.colnames:
         np.testing.assert_array_equal(before[name].value, telescope.lightcurve[name].value)
         assert telescope.lightcurve[name].value.flags.writeable
+
+
+def test_a_lightcurve_pickles_to_an_equal_read_only_copy(ogle_path):
+    import pickle
+
+    [lc] = as_lightcurves(ogle_path, phot_fmt="mag")
+    copy = pickle.loads(pickle.dumps(lc))
+    for name in ("time", "flux", "flux_err"):
+        np.testing.assert_array_equal(getattr(copy, name), getattr(lc, name))
+        assert not getattr(copy, name).flags.writeable
+    assert copy.band == lc.band and dict(copy.meta) == dict(lc.meta)
+    with pytest.raises(TypeError):
+        copy.meta["source"] = "changed"
