@@ -38,6 +38,9 @@ __all__ = ["NetworkConfig", "ResidualEmbedding", "PosteriorNetwork", "POOLINGS",
 
 POOLINGS: tuple[str, ...] = ("global", "positional")
 
+_SPLINE_SLOPE = 1e-3
+"""Minimum slope of the flow's splines (zuko's NCSF default, which the weights were trained with)."""
+
 
 @dataclass(frozen=True)
 class NetworkConfig:
@@ -170,7 +173,7 @@ class _RQSTransform(MonotonicRQSTransform):
         heights: torch.Tensor,
         derivatives: torch.Tensor,
         bound: float = 5.0,
-        slope: float = 1e-3,
+        slope: float = _SPLINE_SLOPE,
         **kwargs: Any,
     ) -> None:
         Transform.__init__(self, **kwargs)
@@ -186,7 +189,7 @@ class _RQSTransform(MonotonicRQSTransform):
         self.derivatives = torch.exp(derivatives)
 
 
-def _circular_rqs(*phi: torch.Tensor, slope: float = 1e-3) -> Transform:
+def _circular_rqs(*phi: torch.Tensor, slope: float = _SPLINE_SLOPE) -> Transform:
     """zuko's ``CircularRQSTransform`` built on :class:`_RQSTransform`."""
     return ComposedTransform(
         CircularShiftTransform(bound=math.pi),
@@ -243,7 +246,7 @@ class PosteriorNetwork(nn.Module):
         )
         for transform in self.flow.transform.transforms:  # same parameters, faster splines
             if isinstance(transform, MaskedAutoregressiveTransform):
-                transform.univariate = partial(_circular_rqs, slope=1e-3)
+                transform.univariate = partial(_circular_rqs, slope=_SPLINE_SLOPE)
                 transform.__class__ = _ContextFirstTransform
 
     def forward(self, x: torch.Tensor) -> torch.distributions.Distribution:
@@ -264,5 +267,5 @@ def stock_zuko_copy(network: PosteriorNetwork) -> PosteriorNetwork:
     for transform in stock.flow.transform.transforms:
         if isinstance(transform, MaskedAutoregressiveTransform):
             transform.__class__ = MaskedAutoregressiveTransform
-            transform.univariate = partial(CircularRQSTransform, slope=1e-3)
+            transform.univariate = partial(CircularRQSTransform, slope=_SPLINE_SLOPE)
     return stock
