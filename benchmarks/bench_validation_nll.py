@@ -18,7 +18,13 @@ import torch
 
 from mulens_npe.artifact import load_model
 from mulens_npe.simulate.dataset import SimulationDataset
-from mulens_npe.training import TrainingConfig, TrainingExamples, _loader, _split, _validate
+from mulens_npe.training import (
+    TrainingConfig,
+    _config_split,
+    _loader,
+    _validate,
+    _validation_examples,
+)
 
 
 def main() -> None:
@@ -31,12 +37,8 @@ def main() -> None:
     model = load_model(args.model)
     config = TrainingConfig.from_file(args.config)
     data = SimulationDataset(args.data)
-    split_seed = config.seed if config.split_seed is None else config.split_seed
-    _, rows = _split(len(data), config.validation_fraction, split_seed)
-    examples = TrainingExamples(
-        data, rows, config.preprocess, model.features, config.seed + 1, config.augment
-    )
-    examples.epoch = 0
+    _, rows = _config_split(len(data), config)
+    examples = _validation_examples(data, rows, config, model.features)
     loader = _loader(examples, 128, False, config.seed, 0)
     for target in ("prior", "proposal"):
         nll = _validate(model.network, loader, "cpu", replace(config, target=target))

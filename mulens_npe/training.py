@@ -248,6 +248,23 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def _config_split(n: int, config: TrainingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation rows of a config (``split_seed``, else ``seed``)."""
+    split_seed = config.seed if config.split_seed is None else config.split_seed
+    return _split(n, config.validation_fraction, split_seed)
+
+
+def _validation_examples(
+    dataset: Any, rows: np.ndarray, config: TrainingConfig, features: FeatureMap
+) -> TrainingExamples:
+    """The validation curves: augmentation seed ``seed + 1``, one fixed draw per curve."""
+    examples = TrainingExamples(
+        dataset, rows, config.preprocess, features, config.seed + 1, config.augment
+    )
+    examples.epoch = 0  # never advanced
+    return examples
+
+
 @torch.no_grad()
 def _validate(network, loader, device, config: TrainingConfig) -> float:
     network.eval()
@@ -327,17 +344,13 @@ def train(
         network = PosteriorNetwork(config.network)
     network.to(device).train()
 
-    split_seed = config.seed if config.split_seed is None else config.split_seed
-    train_rows, val_rows = _split(len(dataset), config.validation_fraction, split_seed)
+    train_rows, val_rows = _config_split(len(dataset), config)
     if distributed:
         train_rows = train_rows[rank :: int(os.environ["WORLD_SIZE"])]
     train_set = TrainingExamples(
         dataset, train_rows, config.preprocess, features, config.seed, config.augment
     )
-    val_set = TrainingExamples(
-        dataset, val_rows, config.preprocess, features, config.seed + 1, config.augment
-    )
-    val_set.epoch = 0  # never advanced: one fixed augmentation per validation curve
+    val_set = _validation_examples(dataset, val_rows, config, features)
 
     model = torch.nn.parallel.DistributedDataParallel(network) if distributed else network
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=1e-5)
