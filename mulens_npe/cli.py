@@ -159,6 +159,7 @@ def _train(args: argparse.Namespace) -> int:
         args.out,
         config,
         init=args.init,
+        init_optimizer=args.init_optimizer,
         device=args.device,
         progress=not args.no_progress,
     )
@@ -191,6 +192,10 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         "--config", help="JSON training config (e.g. configs/roman-2l1s.train.json)"
     )
     parser.add_argument("--init", help="model directory to warm-start from")
+    parser.add_argument(
+        "--init-optimizer",
+        help="checkpoint.pt of the run that made --init: reuse its Adam moments",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--max-minutes", type=float, help="override the wall-clock budget")
     parser.add_argument("--max-steps", type=int, help="override the number of steps")

@@ -287,6 +287,7 @@ def train(
     config: TrainingConfig | None = None,
     *,
     init: str | Path | None = None,
+    init_optimizer: str | Path | None = None,
     device: str | None = None,
     progress: bool = True,
     resume: bool = True,
@@ -304,6 +305,10 @@ def train(
         Defaults to ``TrainingConfig()``.
     init : path, optional
         A model folder to warm-start from (its network configuration is used).
+    init_optimizer : path, optional
+        A ``checkpoint.pt`` (or a file from :func:`save_optimizer_moments`) of the run that
+        produced ``init``: its Adam moments are loaded, so a warm start does not spend its first
+        thousands of steps re-learning them (the learning rate and schedule stay this run's).
     device : str, optional
         ``"cpu"``, ``"cuda"``...; default CUDA when available.
     progress : bool
@@ -360,6 +365,8 @@ def train(
     def lr_factor(step: int) -> float:
         return _lr_factor(step / config.max_steps, state["seconds"] / budget)
 
+    if init_optimizer is not None:
+        _load_moments(optimizer, network, init_optimizer, device)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     checkpoint = out / "checkpoint.pt"
     if resume and checkpoint.exists():
@@ -469,6 +476,49 @@ def train(
         torch.distributed.barrier()  # every rank returns the final artifact rank 0 wrote
         torch.distributed.destroy_process_group()
     return load_model(out)
+
+
+def _load_moments(optimizer, network, path: str | Path, device) -> None:
+    """Load only the per-parameter Adam state of a saved optimizer into ``optimizer``."""
+    saved = torch.load(path, map_location=device, weights_only=True)
+    if not isinstance(saved, dict) or "optimizer" not in saved:
+        raise ValueError(f"{path}: not a training checkpoint (no 'optimizer' entry)")
+    moments = saved["optimizer"]["state"]
+    params = list(network.parameters())
+    if sorted(int(k) for k in moments) != list(range(len(params))):
+        raise ValueError(
+            f"{path}: optimizer state for {len(moments)} parameters, this network has "
+            f"{len(params)}; it does not belong to the warm-start model"
+        )
+    for index, param in enumerate(params):
+        shape = tuple(moments[index]["exp_avg"].shape)
+        if shape != tuple(param.shape):
+            raise ValueError(
+                f"{path}: parameter {index} has moments of shape {shape}, the network "
+                f"{tuple(param.shape)}; it does not belong to the warm-start model"
+            )
+    current = optimizer.state_dict()["param_groups"]
+    optimizer.load_state_dict({"state": moments, "param_groups": current})
+
+
+def save_optimizer_moments(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write the Adam moments of ``checkpoint`` alone, in bfloat16, for ``init_optimizer``.
+
+    A third of the checkpoint's size (the network weights are in the model folder already), so
+    it can travel to a remote GPU with the training set. bfloat16 keeps float32's exponent
+    range, which the second moments (down to ~1e-20) need; the moments only steer step sizes.
+    """
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = {
+        index: {
+            key: (value.to(torch.bfloat16) if value.is_floating_point() and value.ndim else value)
+            for key, value in entry.items()
+        }
+        for index, entry in saved["optimizer"]["state"].items()
+    }
+    out = Path(out)
+    torch.save({"optimizer": {"state": state, "param_groups": []}}, out)
+    return out
 
 
 def _hardware(device: torch.device) -> str:

@@ -9,7 +9,12 @@ import torch
 
 from mulens_npe.errors import ConfigurationError
 from mulens_npe.initializer import NPEInitializer
-from mulens_npe.training import TrainingConfig, train
+from mulens_npe.training import (
+    TrainingConfig,
+    _load_moments,
+    save_optimizer_moments,
+    train,
+)
 from tests.tiny import TINY_TRAINING, simulate_tiny
 
 TINY = replace(TINY_TRAINING, max_steps=4)
@@ -55,6 +60,37 @@ def test_resume_and_warm_start(tiny_dataset, tmp_path):
         progress=False,
     )
     assert warm.card["training"]["warm_start"].endswith("m")
+
+
+def test_warm_start_reuses_the_parent_runs_adam_moments(tiny_dataset, tmp_path):
+    parent = train(tiny_dataset, tmp_path / "m", replace(TINY, max_steps=3), progress=False)
+    saved = torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=True)["optimizer"]["state"]
+    slim = save_optimizer_moments(tmp_path / "m" / "checkpoint.pt", tmp_path / "moments.pt")
+    assert slim.stat().st_size < (tmp_path / "m" / "checkpoint.pt").stat().st_size / 2
+    network = parent.network
+    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3)
+    _load_moments(optimizer, network, slim, "cpu")
+    for index, param in enumerate(network.parameters()):
+        state = optimizer.state[param]
+        assert state["exp_avg"].dtype == param.dtype  # bfloat16 on disk, float32 in use
+        torch.testing.assert_close(
+            state["exp_avg_sq"], saved[index]["exp_avg_sq"], rtol=1e-2, atol=0.0
+        )
+        assert float(state["step"]) == 3.0
+    assert optimizer.param_groups[0]["lr"] == 1e-3  # this run's learning rate, not the parent's
+    warm = train(
+        tiny_dataset,
+        tmp_path / "warm",
+        replace(TINY, max_steps=2),
+        init=tmp_path / "m",
+        init_optimizer=slim,
+        progress=False,
+    )
+    assert warm.card["training"]["steps"] == 2
+    # moments of another network are refused with a message, not a shape error mid-step
+    other = torch.nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="does not belong to the warm-start model"):
+        _load_moments(torch.optim.AdamW(other.parameters()), other, slim, "cpu")
 
 
 def test_config_validation_and_round_trip(tmp_path):
