@@ -387,6 +387,8 @@ def run_simulated(init: NPEInitializer, args) -> int:
         if args.min_delta_chi2 is not None and event["delta_chi2"] <= args.min_delta_chi2:
             weak.append({"index": i, "delta_chi2": event["delta_chi2"]})
             continue
+        if args.only is not None and i not in args.only:
+            continue
         lc = event["lightcurve"]
         if not warmed:
             _warm_up(init, lc)
@@ -629,6 +631,14 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="events drawn (as evaluate does; default N, 10 N with --min-delta-chi2)",
+    )
+    p.add_argument(
+        "--only",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="INDEX",
+        help="with --simulate: run only these events of the pool (indices as printed)",
     )
     p.add_argument("--json", type=Path, default=None, help="write records and summary here")
     return p

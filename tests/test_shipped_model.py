@@ -67,7 +67,7 @@ def test_best_solution_is_near_the_truth(fitted, request):
     if fitted[0] == "roman_binary_example":
         request.applymarker(
             pytest.mark.xfail(
-                reason="the shipped model (stage 6) does not localise s, q and alpha of this "
+                reason="the shipped model (stage 7) does not localise s, q and alpha of this "
                 "stellar binary (q = 0.3), and the anomaly starts are planetary geometry: see "
                 "docs/evaluation/evaluation.md and docs/benchmarks.md",
                 strict=False,

@@ -2,7 +2,7 @@
 # Warm-start the shipped model on a GPU lease (one call of the workplace's device tool).
 # Expects: .whl/ (zuko, VBMicrolensing wheels for the remote Python), .devdata/sim (the
 # training set packed by tools/pack_simulations.py), $OUT (folder whose files come back).
-# Usage there: bash tools/gpu_finetune.sh [max_minutes] [config] [moments]
+# Usage there: bash tools/gpu_finetune.sh [max_minutes] [config] [moments] [init]
 # moments: Adam moments of the run that made the shipped model, written here with
 # `python -c "from mulens_npe.training import save_optimizer_moments as s; s('runs/X/checkpoint.pt',
 # '.devdata/moments.pt')"` (default .devdata/moments-s6.pt, used when present).
@@ -12,6 +12,7 @@ set -u
 MINUTES=${1:-7.5}
 CONFIG=${2:-configs/roman-2l1s.gpu-proposal.json}
 MOMENTS=${3:-.devdata/moments-s6.pt}
+INIT=${4:-mulens_npe/models/roman-2l1s}
 MOMENTS_ARG=()
 [ -f "$MOMENTS" ] && MOMENTS_ARG=(--init-optimizer "$MOMENTS")
 export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15 PYTHONPATH=/tmp/site:$PWD
@@ -22,7 +23,7 @@ python3 -c "import torch, zuko, VBMicrolensing, h5py; print('torch', torch.__ver
 time python3 tools/pack_simulations.py unpack .devdata/sim /tmp/sim-roman-2l1s --workers 16 || exit 1
 mkdir -p "$OUT/model"
 python3 -m mulens_npe.cli train --data /tmp/sim-roman-2l1s --out "$OUT/model" \
-    --init mulens_npe/models/roman-2l1s "${MOMENTS_ARG[@]}" --config "$CONFIG" \
+    --init "$INIT" "${MOMENTS_ARG[@]}" --config "$CONFIG" \
     --max-minutes "$MINUTES" 2>&1 | tr '\r' '\n' | tee "$OUT/train.log"
 rm -f "$OUT"/model/*.tmp
 ls -la "$OUT/model"
