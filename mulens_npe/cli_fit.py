@@ -22,6 +22,9 @@ from typing import Any
 
 from .errors import ConfigurationError, ModelCardError
 
+FIT_N_STARTS = 3
+"""Default ``--n-starts`` of ``fit`` and ``propose`` (see docs/benchmarks.md for the choice)."""
+
 __all__ = ["add_fit", "add_propose"]
 
 
@@ -84,6 +87,7 @@ def _propose(args: argparse.Namespace, progress: _Progress):
             n_solutions=args.n_solutions,
             time_budget=args.time_budget,
             anomaly_starts=not args.no_anomaly_starts,
+            n_starts=args.n_starts,
         )
     progress.done(mark, f"{len(result.solutions)} solution(s)")
     for message in result.warnings:
@@ -164,6 +168,7 @@ def _fit_batch(args: argparse.Namespace) -> int:
             n_solutions=args.n_solutions,
             time_budget=args.time_budget,
             anomaly_starts=not args.no_anomaly_starts,
+            n_starts=args.n_starts,
             phot_fmt=args.phot_fmt,
             plots=bool(args.plots),
             refine=args.refine or 0,
@@ -263,6 +268,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=120.0,
         metavar="SECONDS",
         help="stop polishing after this long (per event; default 120 s)",
+    )
+    parser.add_argument(
+        "--n-starts",
+        type=_positive_int,
+        default=FIT_N_STARTS,
+        metavar="K",
+        help=f"posterior draws polished per mode, best screened first, while the budget "
+        f"lasts; also the number of anomaly starts ({FIT_N_STARTS})",
     )
     parser.add_argument(
         "--no-anomaly-starts",

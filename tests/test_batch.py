@@ -103,7 +103,7 @@ def test_cli_batch_over_a_folder_reports_bad_files_and_fits_the_rest(
     out = tmp_path / "batch"
     status = main(
         ["fit", str(survey), "--model", str(tiny_model), "--out", str(out), "--quiet",
-         "--n-samples", "150", "--n-solutions", "2", "--time-budget", "1"]
+         "--n-samples", "150", "--n-solutions", "2", "--time-budget", "1", "--n-starts", "2"]
     )  # fmt: skip
     captured = capsys.readouterr()
     assert status == 2  # some events had unusable input; the others are complete
@@ -111,6 +111,7 @@ def test_cli_batch_over_a_folder_reports_bad_files_and_fits_the_rest(
     table = Table.read(out / "results.ecsv", format="ascii.ecsv")
     _check_results(table, out)
     assert table.meta["n_ok"] == 2 and table.meta["n_input_error"] == 2
+    assert table.meta["n_starts"] == 2
     assert not (out / "a_event" / "lightcurve.png").exists()  # no figures unless --plots
 
 

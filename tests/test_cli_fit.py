@@ -97,6 +97,16 @@ def test_propose_writes_json_for_pipelines(tmp_path, capsys, tiny_model, tiny_ev
         assert solution["fluxes"][0]["band"] == "tiny_event.dat"
 
 
+def test_n_starts_reaches_propose(tmp_path, capsys, tiny_model, tiny_event_file):
+    from mulens_npe.cli_fit import FIT_N_STARTS
+
+    for option, expected in (((), FIT_N_STARTS), (("--n-starts", "5"), 5)):
+        target = tmp_path / f"{expected}.json"
+        args = ("propose", tiny_event_file, "--model", tiny_model, "--json", target, *FAST)
+        assert run(capsys, *args, *option)[0] == 0
+        assert json.loads(target.read_text())["meta"]["n_starts"] == expected
+
+
 def test_same_seed_same_answer(tmp_path, capsys, tiny_model, tiny_event_file):
     outputs = []
     for k in range(2):
@@ -148,7 +158,8 @@ def test_user_errors_exit_2_with_one_line(
 
 
 @pytest.mark.parametrize(
-    "option", [["--n-samples", "0"], ["--time-budget", "-1"], ["--n-solutions", "x"]]
+    "option",
+    [["--n-samples", "0"], ["--time-budget", "-1"], ["--n-solutions", "x"], ["--n-starts", "0"]],
 )
 def test_bad_option_values_exit_2(capsys, tiny_event_file, option):
     status, _, stderr = run(capsys, "fit", tiny_event_file, *option)
