@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import ConfigurationError, ModelCardError
 
-FIT_N_STARTS = 3
+FIT_N_STARTS = 10
 """Default ``--n-starts`` of ``fit`` and ``propose`` (see docs/benchmarks.md for the choice)."""
 
 __all__ = ["add_fit", "add_propose"]
