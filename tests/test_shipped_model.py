@@ -46,6 +46,8 @@ def fitted(request, tmp_path_factory):
             "0",
             "--time-budget",
             "600",  # in practice unbounded: the result must not depend on the machine's speed
+            "--n-starts",
+            "3",  # not fit's 10: unbounded, those take several minutes per event on 2 cores
         ]
     )
     truth = json.loads((DATA / f"{event}.truth.json").read_text())["parameters"]
