@@ -307,8 +307,8 @@ def train(
         A model folder to warm-start from (its network configuration is used).
     init_optimizer : path, optional
         A ``checkpoint.pt`` (or a file from :func:`save_optimizer_moments`) of the run that
-        produced ``init``: its Adam moments are loaded, so a warm start does not spend its first
-        thousands of steps re-learning them (the learning rate and schedule stay this run's).
+        produced ``init``: its Adam moments are loaded instead of starting from zero (the
+        learning rate and schedule stay this run's; see docs/model.md, stage 7, for what it did).
     device : str, optional
         ``"cpu"``, ``"cuda"``...; default CUDA when available.
     progress : bool
@@ -480,20 +480,25 @@ def train(
 
 def _load_moments(optimizer, network, path: str | Path, device) -> None:
     """Load only the per-parameter Adam state of a saved optimizer into ``optimizer``."""
-    saved = torch.load(path, map_location=device, weights_only=True)
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise ConfigurationError(f"--init-optimizer: no file {path}") from None
+    except Exception as exc:  # torch raises several kinds for a file that is not its own
+        raise ConfigurationError(f"{path}: not a torch checkpoint ({exc})") from None
     if not isinstance(saved, dict) or "optimizer" not in saved:
-        raise ValueError(f"{path}: not a training checkpoint (no 'optimizer' entry)")
+        raise ConfigurationError(f"{path}: not a training checkpoint (no 'optimizer' entry)")
     moments = saved["optimizer"]["state"]
     params = list(network.parameters())
     if sorted(int(k) for k in moments) != list(range(len(params))):
-        raise ValueError(
+        raise ConfigurationError(
             f"{path}: optimizer state for {len(moments)} parameters, this network has "
             f"{len(params)}; it does not belong to the warm-start model"
         )
     for index, param in enumerate(params):
         shape = tuple(moments[index]["exp_avg"].shape)
         if shape != tuple(param.shape):
-            raise ValueError(
+            raise ConfigurationError(
                 f"{path}: parameter {index} has moments of shape {shape}, the network "
                 f"{tuple(param.shape)}; it does not belong to the warm-start model"
             )

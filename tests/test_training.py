@@ -89,8 +89,13 @@ def test_warm_start_reuses_the_parent_runs_adam_moments(tiny_dataset, tmp_path):
     assert warm.card["training"]["steps"] == 2
     # moments of another network are refused with a message, not a shape error mid-step
     other = torch.nn.Linear(3, 2)
-    with pytest.raises(ValueError, match="does not belong to the warm-start model"):
+    with pytest.raises(ConfigurationError, match="does not belong to the warm-start model"):
         _load_moments(torch.optim.AdamW(other.parameters()), other, slim, "cpu")
+    not_torch = tmp_path / "moments.txt"
+    not_torch.write_text("not a checkpoint")
+    for path, fragment in ((tmp_path / "missing.pt", "no file"), (not_torch, "not a torch")):
+        with pytest.raises(ConfigurationError, match=fragment):
+            _load_moments(optimizer, network, path, "cpu")
 
 
 def test_config_validation_and_round_trip(tmp_path):
