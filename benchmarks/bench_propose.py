@@ -377,7 +377,7 @@ def run_simulated(init: NPEInitializer, args) -> int:
     weak: list[dict[str, Any]] = []
     warmed = False
     for event in simulate_events(init, _pool(args), args.seed):
-        if len(records) >= args.simulate:
+        if len(records) >= _wanted(args):
             break
         i = event["index"]
         if "skipped" in event:
@@ -478,8 +478,8 @@ def run_simulated(init: NPEInitializer, args) -> int:
             f"  {len(weak)} events with delta chi2 <= {args.min_delta_chi2:g} left out "
             f"(pool of {_pool(args)})"
         )
-    if len(records) < args.simulate:
-        print(f"  only {len(records)} of {args.simulate} events: enlarge --pool")
+    if len(records) < _wanted(args):
+        print(f"  only {len(records)} of {_wanted(args)} events: enlarge --pool")
     if args.json:
         path = _write_json(args, records, skipped, weak)
         print(f"  records: {path}")
@@ -496,6 +496,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def _wanted(args) -> int:
+    """Events to run: ``--simulate N``, or fewer when ``--only`` names fewer."""
+    return args.simulate if args.only is None else min(args.simulate, len(set(args.only)))
 
 
 def _pool(args) -> int:

@@ -3,18 +3,18 @@
 # Expects: .whl/ (zuko, VBMicrolensing wheels for the remote Python), .devdata/sim (the
 # training set packed by tools/pack_simulations.py), $OUT (folder whose files come back).
 # Usage there: bash tools/gpu_finetune.sh [max_minutes] [config] [moments] [init]
-# moments: Adam moments of the run that made the shipped model, written here with
-# `python -c "from mulens_npe.training import save_optimizer_moments as s; s('runs/X/checkpoint.pt',
-# '.devdata/moments.pt')"` (default .devdata/moments-s6.pt, used when present).
+# moments (optional; none: fresh Adam state): Adam moments of the run that made init, written
+# here with `python -c "from mulens_npe.training import save_optimizer_moments as s;
+# s('runs/X/checkpoint.pt', '.devdata/moments.pt')"`. init: default the shipped model.
 # The default config continues the shipped (proposal-target) model with its own target; stage 4
 # used configs/roman-2l1s.gpu.json (target "prior"), which would switch the target back.
 set -u
 MINUTES=${1:-7.5}
 CONFIG=${2:-configs/roman-2l1s.gpu-proposal.json}
-MOMENTS=${3:-.devdata/moments-s6.pt}
+MOMENTS=${3:-}
 INIT=${4:-mulens_npe/models/roman-2l1s}
 MOMENTS_ARG=()
-[ -f "$MOMENTS" ] && MOMENTS_ARG=(--init-optimizer "$MOMENTS")
+[ -n "$MOMENTS" ] && MOMENTS_ARG=(--init-optimizer "$MOMENTS")
 export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15 PYTHONPATH=/tmp/site:$PWD
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1
