@@ -336,6 +336,7 @@ def timed_propose(init, lcs, args) -> tuple[Any, float]:
             max_evaluations=args.max_evaluations,
             time_budget=args.time_budget,
             anomaly_starts=not args.no_anomaly_starts,
+            compress=not args.no_compress,
         )
         return result, time.perf_counter() - start
 
@@ -358,7 +359,8 @@ def run_simulated(init: NPEInitializer, args) -> int:
         f"model: {init.card.get('name', args.model)}; {args.simulate} simulated events, seed "
         f"{args.seed} (propose seed {args.propose_seed}); propose {args.n_samples} samples, "
         f"{args.n_starts} starts/mode, {args.max_evaluations} curves/start, "
-        f"{'no ' if args.no_anomaly_starts else ''}anomaly starts, time budget "
+        f"{'no ' if args.no_anomaly_starts else ''}anomaly starts, "
+        f"{'full-data' if args.no_compress else 'compressed'} polish, time budget "
         f"{args.time_budget} s; grid {shape[0]}x{shape[1]}x{shape[2]} + polish of "
         f"{args.grid_polish} nodes on the first {min(n_grid, args.simulate)} events"
         + (
@@ -598,6 +600,7 @@ def add_common_arguments(
     p.add_argument("--n-starts", type=int, default=3, help="draws polished per mode")
     p.add_argument("--max-evaluations", type=int, default=200)
     p.add_argument("--no-anomaly-starts", action="store_true", help="polish posterior draws only")
+    p.add_argument("--no-compress", action="store_true", help="polish on all epochs throughout")
     p.add_argument("--time-budget", type=float, default=time_budget, help=budget_help)
     p.add_argument("--grid", type=int, nargs=3, default=(15, 15, 12), metavar=("NS", "NQ", "NA"))
     p.add_argument("--grid-nodes", type=int, default=None, help="time N nodes, extrapolate")

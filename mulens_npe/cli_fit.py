@@ -88,6 +88,7 @@ def _propose(args: argparse.Namespace, progress: _Progress):
             time_budget=args.time_budget,
             anomaly_starts=not args.no_anomaly_starts,
             n_starts=args.n_starts,
+            compress=not args.no_compress,
         )
     progress.done(mark, f"{len(result.solutions)} solution(s)")
     for message in result.warnings:
@@ -169,6 +170,7 @@ def _fit_batch(args: argparse.Namespace) -> int:
             time_budget=args.time_budget,
             anomaly_starts=not args.no_anomaly_starts,
             n_starts=args.n_starts,
+            compress=not args.no_compress,
             phot_fmt=args.phot_fmt,
             plots=bool(args.plots),
             refine=args.refine or 0,
@@ -281,6 +283,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--no-anomaly-starts",
         action="store_true",
         help="polish posterior draws only, not also starts read off the light curve's anomaly",
+    )
+    parser.add_argument(
+        "--no-compress",
+        action="store_true",
+        help="polish on every epoch throughout (default: first on the anomaly's epochs and "
+        "every 4th elsewhere, then the best optima again on every epoch)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 

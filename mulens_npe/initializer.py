@@ -166,6 +166,7 @@ class NPEInitializer:
         n_starts: int = 3,
         max_evaluations: int = 200,
         anomaly_starts: bool = True,
+        compress: bool = True,
         **adapter_options: Any,
     ) -> Proposal:
         """Ranked, polished starting solutions for one event.
@@ -194,13 +195,21 @@ class NPEInitializer:
         time_budget : float, optional
             Seconds for the whole call. Polishing stops when they run out (every mode still
             gets one chi2 on all epochs); ``meta["complete"]`` says whether it finished.
-            Default: no limit (each start stops after ``max_evaluations``).
+            Default: no limit (each start stops after ``max_evaluations``). With a budget,
+            further screened draws of every mode are polished after the first ``n_starts``
+            while it lasts (at most ``n_draws`` per mode).
         n_draws, n_starts, max_evaluations : int
             Draws screened per mode, draws polished per mode, magnification curves per
             polished start (one Jacobian costs 7).
         anomaly_starts : bool
             Also polish starts read off the light curve's anomaly (a few seconds of
             screening; only when ``polish``).
+        compress : bool
+            Polish first on a compressed light curve (every epoch where the data depart from
+            the single-lens fit, every 4th elsewhere with 4x the weight:
+            :meth:`mulens_npe.likelihood.Likelihood.compressed`), 2-4x cheaper per start,
+            then polish the best distinct optima again on all epochs. False: all epochs
+            throughout (as before this option existed).
         **adapter_options
             Passed to :func:`mulens_npe.as_lightcurves` (e.g. ``phot_fmt``).
 
@@ -220,6 +229,7 @@ class NPEInitializer:
             n_starts=n_starts,
             max_evaluations=max_evaluations,
             anomaly_starts=anomaly_starts,
+            compress=compress,
             **adapter_options,
         )[0]
 
@@ -238,6 +248,7 @@ class NPEInitializer:
         n_starts: int = 3,
         max_evaluations: int = 200,
         anomaly_starts: bool = True,
+        compress: bool = True,
         **adapter_options: Any,
     ) -> list[Proposal | Exception]:
         """:meth:`propose` for many events, with one batched pass of the embedding network.
@@ -261,7 +272,7 @@ class NPEInitializer:
             Called as ``on_result(index, result)`` as soon as each event is done (for
             progress bars and streaming writes).
         n_samples, seed, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
-        anomaly_starts
+        anomaly_starts, compress
             As in :meth:`propose`.
         **adapter_options
             Passed to :func:`mulens_npe.as_lightcurves` for every event.
@@ -280,6 +291,7 @@ class NPEInitializer:
             n_starts,
             max_evaluations,
             anomaly_starts,
+            compress,
         )
         results: list[Any] = [None] * len(events)
 

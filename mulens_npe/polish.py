@@ -377,6 +377,9 @@ def polish_modes(
     max_evaluations: int = 200,
     time_budget: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    fast: Likelihood | None = None,
+    n_refine: int = 5,
+    extend: bool = False,
 ) -> list[list[PolishResult]]:
     """Screen the draws of each mode with a cheap chi2, then polish the best few of each.
 
@@ -397,6 +400,17 @@ def polish_modes(
         out keep their draws in the order given. Starts are polished round-robin over the
         modes (the best draw of every mode, then the second of every mode, ...), so a short
         budget still gives every mode its best start.
+    fast : Likelihood, optional
+        A cheaper likelihood of the same data (:meth:`Likelihood.compressed`) to polish the
+        starts on. Each optimum is then evaluated on ``likelihood`` and the ``n_refine``
+        best distinct ones are polished again on it (with a time budget, a fifth of it is kept
+        for this), so every returned chi2 is the full data's.
+    n_refine : int
+        Optima polished again on ``likelihood`` when ``fast`` is given.
+    extend : bool
+        With a time budget, keep polishing further screened draws of every mode (round-robin,
+        in screening order) after the first ``n_starts`` until the polishing share of the
+        budget is spent.
 
     Returns
     -------
@@ -406,31 +420,44 @@ def polish_modes(
     """
     if int(n_starts) < 1:
         raise ConfigurationError(f"polish_modes: n_starts must be >= 1, got {n_starts}.")
-    deadline = np.inf if time_budget is None else clock() + float(time_budget)
+    if int(n_refine) < 0:
+        raise ConfigurationError(f"polish_modes: n_refine must be >= 0, got {n_refine}.")
+    begin = clock()
+    deadline = np.inf if time_budget is None else begin + float(time_budget)
+    two_stage = fast is not None and fast is not likelihood
+    # the first stage stops early enough to leave the refinement a fifth of the budget
+    first_deadline = begin + 0.8 * float(time_budget) if two_stage and time_budget else deadline
+    extend = bool(extend) and time_budget is not None
     screen = likelihood.subset(screen_points)
     box = _bounds(prior, likelihood.time_range)
     ranked = []
     for draws in candidates:
         # rank the draws as they will be polished: clipped into the optimiser's box
         columns = _clip_to_box(parameter_columns(draws), box)
+        keep = columns["t_0"].size if extend else int(n_starts)
         if columns["t_0"].size > 1 and clock() < deadline:
-            order = np.argsort(screen.chi2(columns), kind="stable")[: int(n_starts)]
+            order = np.argsort(screen.chi2(columns), kind="stable")[:keep]
         else:  # out of time: the mode's first draw (its centre, in propose) is its start
             order = np.arange(min(int(n_starts), columns["t_0"].size))
         ranked.append({name: columns[name][order] for name in PARAMETER_NAMES})
+    stage = fast if two_stage else likelihood
     results: list[list[PolishResult]] = [[] for _ in candidates]
-    for rank in range(int(n_starts)):
+    starts: list[list[dict[str, float]]] = [[] for _ in candidates]
+    n_ranks = max((d["t_0"].size for d in ranked), default=0)
+    for rank in range(n_ranks if extend else int(n_starts)):
+        if rank >= int(n_starts) and clock() >= first_deadline:
+            break
         for mode, draws in enumerate(ranked):
             if rank >= draws["t_0"].size:
                 continue
             start = {name: draws[name][rank] for name in PARAMETER_NAMES}
-            if clock() < deadline:
+            if clock() < first_deadline:
                 polished = polish(
-                    likelihood,
+                    stage,
                     start,
                     prior=prior,
                     max_evaluations=max_evaluations,
-                    deadline=deadline,
+                    deadline=first_deadline,
                 )
             elif rank == 0:
                 # Out of time: every mode still gets its best draw evaluated on the full data.
@@ -438,4 +465,85 @@ def polish_modes(
             else:
                 continue
             results[mode].extend(polished)
+            starts[mode].append(start)
+    if two_stage:
+        results = _refine(
+            likelihood, results, starts, int(n_refine), prior, max_evaluations, deadline, clock
+        )
     return results
+
+
+def _refine(
+    likelihood: Likelihood,
+    results: list[list[PolishResult]],
+    starts: list[list[dict[str, float]]],
+    n_refine: int,
+    prior: Prior | None,
+    max_evaluations: int,
+    deadline: float,
+    clock: Callable[[], float],
+) -> list[list[PolishResult]]:
+    """Optima of the fast likelihood on the full data; the best distinct ones polished again.
+
+    Every optimum and its start are evaluated on ``likelihood`` (one batched call, whatever
+    the time) and the better of the two is kept, so a result is never worse than its start on
+    the full data. Then the ``n_refine`` best whose (ln s, ln q, alpha) differ from every one
+    already refined are polished from there until ``deadline``; a refined result keeps the
+    better of the two. Covariances of results not refined are the fast likelihood's.
+    """
+    flat = [(m, k) for m, rs in enumerate(results) for k, r in enumerate(rs) if r.optimised]
+    if not flat:
+        return results
+    points = [results[m][k].parameters for m, k in flat]
+    points += [canonicalize_floats(starts[m][k]) for m, k in flat]
+    both = {name: np.array([p[name] for p in points]) for name in PARAMETER_NAMES}
+    chi2_both, fluxes_both = likelihood.fit(both)
+    n = len(flat)
+    pick = np.where(chi2_both[n:] < chi2_both[:n], np.arange(n, 2 * n), np.arange(n))
+    chi2, fluxes = chi2_both[pick], fluxes_both[pick]
+    params = {name: both[name][pick] for name in PARAMETER_NAMES}
+    out = [list(rs) for rs in results]
+    for j, (m, k) in enumerate(flat):
+        r = results[m][k]
+        out[m][k] = PolishResult(
+            parameters=points[pick[j]],
+            chi2=float(chi2[j]),
+            fluxes=fluxes[j],
+            covariance=r.covariance,
+            start_chi2=r.start_chi2,
+            n_evaluations=r.n_evaluations + 1,
+            converged=False,
+            optimised=True,
+        )
+    done: list[np.ndarray] = []
+    for j in np.argsort(chi2, kind="stable"):
+        if len(done) >= n_refine or clock() >= deadline:
+            break
+        m, k = flat[j]
+        key = np.array(
+            [
+                np.log(params["s"][j]),
+                np.log(params["q"][j]),
+                np.deg2rad(params["alpha"][j]),
+            ]
+        )
+        if any(_same_geometry(key, other) for other in done):
+            continue
+        done.append(key)
+        [again] = polish(
+            likelihood,
+            out[m][k].parameters,
+            prior=prior,
+            max_evaluations=max_evaluations,
+            deadline=deadline,
+        )
+        if again.chi2 <= out[m][k].chi2:
+            again.n_evaluations += out[m][k].n_evaluations
+            out[m][k] = again
+    return out
+
+
+def _same_geometry(a: np.ndarray, b: np.ndarray) -> bool:
+    """(ln s, ln q, alpha [rad]) close enough to be one minimum before refinement."""
+    d_alpha = np.angle(np.exp(1j * (a[2] - b[2])))
+    return bool(abs(a[0] - b[0]) < 1e-3 and abs(a[1] - b[1]) < 1e-2 and abs(d_alpha) < 1e-2)

@@ -116,6 +116,9 @@ def build_proposal(
         prior=prior,
         max_evaluations=settings["max_evaluations"] if polish else 1,
         time_budget=budget,
+        fast=likelihood.compressed(single) if polish and settings["compress"] else None,
+        n_refine=max(5, n_solutions),
+        extend=polish,
     )
     bands = [lc.band for lc in lightcurves]
     solutions = [
@@ -159,9 +162,10 @@ def build_proposal(
             "n_draws": n_draws,
             "n_starts": n_starts,
             "time_budget": time_budget,
-            "complete": n_polished == n_planned,
+            "complete": n_polished >= n_planned,
             "n_evaluations": int(sum(r.n_evaluations for rs in per_mode for r in rs)),
             "anomaly_starts": bool(polish and settings["anomaly_starts"]),
+            "compress": bool(polish and settings["compress"]),
         },
     )
     result.warnings.extend(honesty_warnings(samples, model.prior, ranked))
@@ -184,6 +188,7 @@ def propose_settings(
     n_starts: Any,
     max_evaluations: Any,
     anomaly_starts: bool = True,
+    compress: bool = True,
 ) -> dict[str, Any]:
     """The checked settings of :meth:`NPEInitializer.propose`."""
     settings = {
@@ -206,7 +211,10 @@ def propose_settings(
         )
     settings = {name: int(value) for name, value in settings.items()}
     settings.update(
-        polish=bool(polish), time_budget=time_budget, anomaly_starts=bool(anomaly_starts)
+        polish=bool(polish),
+        time_budget=time_budget,
+        anomaly_starts=bool(anomaly_starts),
+        compress=bool(compress),
     )
     return settings
 

@@ -175,6 +175,59 @@ def test_subset_estimates_a_fraction_of_the_chi2(likelihood):
     assert ratio == pytest.approx(stride, rel=0.3)
 
 
+def test_compressed_keeps_the_anomaly_and_estimates_chi2_differences(likelihood):
+    single = single_lens_fit(likelihood, {"t_0": TRUTH["t_0"], "u_0": 0.2, "t_E": 3.0})
+    fast = likelihood.compressed(single, stride=4)
+    assert likelihood.n_points / 4 < fast.n_points < likelihood.n_points
+    # every epoch of the caustic crossings (where the binary departs from the best single
+    # lens by > 3 sigma of the noise-free curve) is kept at full weight
+    lc = likelihood.lightcurves[0]
+    binary = binary_magnification(TRUTH, lc.time)[0]
+    crossing = lc.time[np.argmax(np.abs(np.diff(binary)))]
+    near = np.abs(lc.time - crossing) < 0.05
+    assert np.isin(lc.time[near], fast.lightcurves[0].time).all()
+    kept = np.isin(fast.lightcurves[0].time, lc.time[near])
+    np.testing.assert_array_equal(fast.lightcurves[0].flux_err[kept], lc.flux_err[near])
+    # chi2 differences between models (what the optimiser sees) agree with all epochs
+    others = [dict(TRUTH, s=1.25), dict(TRUTH, alpha=33.0), dict(TRUTH, q=0.03, t_E=3.1)]
+    for other in others:
+        full = likelihood.chi2(other)[0] - likelihood.chi2(TRUTH)[0]
+        cheap = fast.chi2(other)[0] - fast.chi2(TRUTH)[0]
+        assert cheap == pytest.approx(full, rel=0.25), other
+    # a follow-up-sized dataset is kept whole; nothing dropped gives the likelihood itself
+    short = Likelihood(likelihood.lightcurves[0].select(np.arange(lc.n_points) < 150))
+    assert short.compressed(single, stride=4) is short
+    with pytest.raises(ConfigurationError, match="stride"):
+        likelihood.compressed(single, stride=0)
+
+
+def test_two_stage_polish_reports_full_data_chi2_and_extends_with_a_budget(likelihood):
+    rng = np.random.default_rng(4)
+    near = {k: v * (1 + 0.003 * rng.standard_normal(12)) for k, v in TRUTH.items()}
+    near["t_0"] = TRUTH["t_0"] + 0.003 * rng.standard_normal(12)
+    single = single_lens_fit(likelihood, {"t_0": TRUTH["t_0"], "u_0": 0.2, "t_E": 3.0})
+    fast = likelihood.compressed(single)
+    [results] = polish_modes(likelihood, [near], n_starts=2, fast=fast, n_refine=1)
+    assert len(results) == 2
+    for result in results:  # every chi2 is the full data's, at the reported parameters
+        assert result.chi2 == pytest.approx(likelihood.chi2(result.parameters)[0], rel=1e-9)
+    truth_chi2 = likelihood.chi2(TRUTH)[0]
+    assert min(r.chi2 for r in results) < truth_chi2 + 10.0
+    # with a budget and extend, further screened draws are polished after the first n_starts
+    [extended] = polish_modes(
+        likelihood,
+        [near],
+        n_starts=1,
+        fast=fast,
+        max_evaluations=16,
+        time_budget=30.0,
+        extend=True,
+    )
+    assert len(extended) == 12
+    with pytest.raises(ConfigurationError, match="n_refine"):
+        polish_modes(likelihood, [near], n_refine=-1)
+
+
 def test_bad_input_raises_library_errors(likelihood):
     with pytest.raises(InputDataError):
         Likelihood([])
