@@ -52,6 +52,10 @@ _WIDE_BOUNDS = {
 """Bounds of the optimiser when no prior is given."""
 
 
+REFINE_SHARE = 0.2
+"""Share of a two-stage polish's time budget kept for polishing the best optima on all epochs."""
+
+
 class _OutOfTime(Exception):
     """The polish deadline passed during an evaluation."""
 
@@ -403,8 +407,8 @@ def polish_modes(
     fast : Likelihood, optional
         A cheaper likelihood of the same data (:meth:`Likelihood.compressed`) to polish the
         starts on. Each optimum is then evaluated on ``likelihood`` and the ``n_refine``
-        best distinct ones are polished again on it (with a time budget, a fifth of it is kept
-        for this), so every returned chi2 is the full data's.
+        best distinct ones are polished again on it (with a time budget, :data:`REFINE_SHARE`
+        of it is kept for this), so every returned chi2 is the full data's.
     n_refine : int
         Optima polished again on ``likelihood`` when ``fast`` is given.
     extend : bool
@@ -425,8 +429,10 @@ def polish_modes(
     begin = clock()
     deadline = np.inf if time_budget is None else begin + float(time_budget)
     two_stage = fast is not None and fast is not likelihood
-    # the first stage stops early enough to leave the refinement a fifth of the budget
-    first_deadline = begin + 0.8 * float(time_budget) if two_stage and time_budget else deadline
+    # the first stage stops early enough to leave the refinement its share of the budget
+    first_deadline = deadline
+    if two_stage and time_budget is not None:
+        first_deadline = begin + (1.0 - REFINE_SHARE) * float(time_budget)
     extend = bool(extend) and time_budget is not None
     screen = likelihood.subset(screen_points)
     box = _bounds(prior, likelihood.time_range)
