@@ -89,6 +89,7 @@ def _propose(args: argparse.Namespace, progress: _Progress):
             anomaly_starts=not args.no_anomaly_starts,
             n_starts=args.n_starts,
             compress=not args.no_compress,
+            extend=not args.no_extend,
         )
     progress.done(mark, f"{len(result.solutions)} solution(s)")
     for message in result.warnings:
@@ -171,6 +172,7 @@ def _fit_batch(args: argparse.Namespace) -> int:
             anomaly_starts=not args.no_anomaly_starts,
             n_starts=args.n_starts,
             compress=not args.no_compress,
+            extend=not args.no_extend,
             phot_fmt=args.phot_fmt,
             plots=bool(args.plots),
             refine=args.refine or 0,
@@ -289,6 +291,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="polish on every epoch throughout (default: first on the anomaly's epochs and "
         "every 4th elsewhere, then the best optima again on every epoch)",
+    )
+    parser.add_argument(
+        "--no-extend",
+        action="store_true",
+        help="polish --n-starts draws per mode and stop (default: while the time budget "
+        "lasts, also further screened draws)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 

@@ -167,6 +167,7 @@ class NPEInitializer:
         max_evaluations: int = 200,
         anomaly_starts: bool = True,
         compress: bool = True,
+        extend: bool = True,
         **adapter_options: Any,
     ) -> Proposal:
         """Ranked, polished starting solutions for one event.
@@ -195,9 +196,9 @@ class NPEInitializer:
         time_budget : float, optional
             Seconds for the whole call. Polishing stops when they run out (every mode still
             gets one chi2 on all epochs); ``meta["complete"]`` says whether it finished.
-            Default: no limit (each start stops after ``max_evaluations``). With a budget,
-            further screened draws of every mode are polished after the first ``n_starts``
-            while it lasts (at most ``n_draws`` per mode).
+            Default: no limit (each start stops after ``max_evaluations``). With a budget
+            and ``extend``, further screened draws of every mode are polished after the first
+            ``n_starts`` while it lasts (at most ``n_draws`` per mode).
         n_draws, n_starts, max_evaluations : int
             Draws screened per mode, draws polished per mode, magnification curves per
             polished start (one Jacobian costs 7).
@@ -210,6 +211,9 @@ class NPEInitializer:
             :meth:`mulens_npe.likelihood.Likelihood.compressed`), 2-4x cheaper per start,
             then polish the best distinct optima again on all epochs. False: all epochs
             throughout (as before this option existed).
+        extend : bool
+            With a ``time_budget``, spend what is left of it on further screened draws
+            (above). False: polish ``n_starts`` per mode and stop.
         **adapter_options
             Passed to :func:`mulens_npe.as_lightcurves` (e.g. ``phot_fmt``).
 
@@ -230,6 +234,7 @@ class NPEInitializer:
             max_evaluations=max_evaluations,
             anomaly_starts=anomaly_starts,
             compress=compress,
+            extend=extend,
             **adapter_options,
         )[0]
 
@@ -249,6 +254,7 @@ class NPEInitializer:
         max_evaluations: int = 200,
         anomaly_starts: bool = True,
         compress: bool = True,
+        extend: bool = True,
         **adapter_options: Any,
     ) -> list[Proposal | Exception]:
         """:meth:`propose` for many events, with one batched pass of the embedding network.
@@ -272,7 +278,7 @@ class NPEInitializer:
             Called as ``on_result(index, result)`` as soon as each event is done (for
             progress bars and streaming writes).
         n_samples, seed, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
-        anomaly_starts, compress
+        anomaly_starts, compress, extend
             As in :meth:`propose`.
         **adapter_options
             Passed to :func:`mulens_npe.as_lightcurves` for every event.
@@ -292,6 +298,7 @@ class NPEInitializer:
             max_evaluations,
             anomaly_starts,
             compress,
+            extend,
         )
         results: list[Any] = [None] * len(events)
 

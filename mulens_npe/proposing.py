@@ -118,7 +118,7 @@ def build_proposal(
         time_budget=budget,
         fast=likelihood.compressed(single) if polish and settings["compress"] else None,
         n_refine=max(5, n_solutions),
-        extend=polish,
+        extend=polish and settings["extend"],
     )
     bands = [lc.band for lc in lightcurves]
     solutions = [
@@ -166,6 +166,7 @@ def build_proposal(
             "n_evaluations": int(sum(r.n_evaluations for rs in per_mode for r in rs)),
             "anomaly_starts": bool(polish and settings["anomaly_starts"]),
             "compress": bool(polish and settings["compress"]),
+            "extend": bool(polish and settings["extend"] and time_budget is not None),
         },
     )
     result.warnings.extend(honesty_warnings(samples, model.prior, ranked))
@@ -189,6 +190,7 @@ def propose_settings(
     max_evaluations: Any,
     anomaly_starts: bool = True,
     compress: bool = True,
+    extend: bool = True,
 ) -> dict[str, Any]:
     """The checked settings of :meth:`NPEInitializer.propose`."""
     settings = {
@@ -215,6 +217,7 @@ def propose_settings(
         time_budget=time_budget,
         anomaly_starts=bool(anomaly_starts),
         compress=bool(compress),
+        extend=bool(extend),
     )
     return settings
 

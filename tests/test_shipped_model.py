@@ -48,6 +48,7 @@ def fitted(request, tmp_path_factory):
             "600",  # in practice unbounded: the result must not depend on the machine's speed
             "--n-starts",
             "3",  # not fit's 10: unbounded, those take several minutes per event on 2 cores
+            "--no-extend",  # and no further draws: they would run until the 600 s
         ]
     )
     truth = json.loads((DATA / f"{event}.truth.json").read_text())["parameters"]
