@@ -206,12 +206,12 @@ class Likelihood:
                 f"{threshold}."
             )
         stride = int(stride)
+        z = np.array(
+            [float(single_lens["t_0"]), float(single_lens["u_0"]), np.log(single_lens["t_E"])]
+        )
         kept = []
         for lc in self.lightcurves:
-            u = (lc.time - float(single_lens["t_0"])) / float(single_lens["t_E"])
-            magnification = pspl_magnification(u, float(single_lens["u_0"]))
-            source, blend, _ = _linear_fit(magnification[None], lc.flux, 1.0 / lc.flux_err**2)
-            residual = (lc.flux - source[0] * magnification - blend[0]) / lc.flux_err
+            residual = _pspl_residuals(z, lc.time, lc.flux, 1.0 / lc.flux_err**2)
             anomalous = np.abs(residual) > threshold
             window = np.ones(2 * int(pad) + 1)
             anomalous = np.convolve(anomalous, window, mode="same") > 0

@@ -507,7 +507,6 @@ def _refine(
     n = len(flat)
     pick = np.where(chi2_both[n:] < chi2_both[:n], np.arange(n, 2 * n), np.arange(n))
     chi2, fluxes = chi2_both[pick], fluxes_both[pick]
-    params = {name: both[name][pick] for name in PARAMETER_NAMES}
     out = [list(rs) for rs in results]
     for j, (m, k) in enumerate(flat):
         r = results[m][k]
@@ -526,13 +525,8 @@ def _refine(
         if len(done) >= n_refine or clock() >= deadline:
             break
         m, k = flat[j]
-        key = np.array(
-            [
-                np.log(params["s"][j]),
-                np.log(params["q"][j]),
-                np.deg2rad(params["alpha"][j]),
-            ]
-        )
+        p = out[m][k].parameters
+        key = np.array([np.log(p["s"]), np.log(p["q"]), np.deg2rad(p["alpha"])])
         if any(_same_geometry(key, other) for other in done):
             continue
         done.append(key)
