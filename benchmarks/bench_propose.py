@@ -337,6 +337,7 @@ def timed_propose(init, lcs, args) -> tuple[Any, float]:
             time_budget=args.time_budget,
             anomaly_starts=not args.no_anomaly_starts,
             compress=not args.no_compress,
+            map_starts=not args.no_map_starts,
         )
         return result, time.perf_counter() - start
 
@@ -360,6 +361,7 @@ def run_simulated(init: NPEInitializer, args) -> int:
         f"{args.seed} (propose seed {args.propose_seed}); propose {args.n_samples} samples, "
         f"{args.n_starts} starts/mode, {args.max_evaluations} curves/start, "
         f"{'no ' if args.no_anomaly_starts else ''}anomaly starts, "
+        f"{'no ' if args.no_map_starts else ''}map starts, "
         f"{'full-data' if args.no_compress else 'compressed'} polish, time budget "
         f"{args.time_budget} s; grid {shape[0]}x{shape[1]}x{shape[2]} + polish of "
         f"{args.grid_polish} nodes on the first {min(n_grid, args.simulate)} events"
@@ -600,6 +602,9 @@ def add_common_arguments(
     p.add_argument("--n-starts", type=int, default=3, help="draws polished per mode")
     p.add_argument("--max-evaluations", type=int, default=200)
     p.add_argument("--no-anomaly-starts", action="store_true", help="polish posterior draws only")
+    p.add_argument(
+        "--no-map-starts", action="store_true", help="no magnification-map trajectory search"
+    )
     p.add_argument("--no-compress", action="store_true", help="polish on all epochs throughout")
     p.add_argument("--time-budget", type=float, default=time_budget, help=budget_help)
     p.add_argument("--grid", type=int, nargs=3, default=(15, 15, 12), metavar=("NS", "NQ", "NA"))

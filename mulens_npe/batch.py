@@ -208,6 +208,7 @@ def fit_batch(
     n_starts: int = 3,
     compress: bool = True,
     extend: bool = True,
+    map_starts: bool = True,
     phot_fmt: str | None = None,
     plots: bool = False,
     refine: int = 0,
@@ -228,7 +229,8 @@ def fit_batch(
         its workers, which must see the files and ``out``. Default: in this process.
     chunk_size : int
         Events embedded by the network in one batch and sent as one task.
-    n_samples, seed, n_solutions, time_budget, anomaly_starts, n_starts, compress, extend
+    n_samples, seed, n_solutions, time_budget, anomaly_starts, n_starts, compress, extend,
+    map_starts
         As in :meth:`NPEInitializer.propose` (``time_budget`` is per event).
     phot_fmt : {"mag", "flux"}, optional
         What the files' value column holds (default: magnitudes, as MulensModel).
@@ -268,6 +270,7 @@ def fit_batch(
         n_starts=n_starts,
         compress=bool(compress),
         extend=bool(extend),
+        map_starts=bool(map_starts),
         phot_fmt=phot_fmt,
     )
     _initializer(model_path)  # a missing or broken model is the user's error: raise it here

@@ -90,6 +90,7 @@ def _propose(args: argparse.Namespace, progress: _Progress):
             n_starts=args.n_starts,
             compress=not args.no_compress,
             extend=not args.no_extend,
+            map_starts=not args.no_map_starts,
         )
     progress.done(mark, f"{len(result.solutions)} solution(s)")
     for message in result.warnings:
@@ -173,6 +174,7 @@ def _fit_batch(args: argparse.Namespace) -> int:
             n_starts=args.n_starts,
             compress=not args.no_compress,
             extend=not args.no_extend,
+            map_starts=not args.no_map_starts,
             phot_fmt=args.phot_fmt,
             plots=bool(args.plots),
             refine=args.refine or 0,
@@ -285,6 +287,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--no-anomaly-starts",
         action="store_true",
         help="polish posterior draws only, not also starts read off the light curve's anomaly",
+    )
+    parser.add_argument(
+        "--no-map-starts",
+        action="store_true",
+        help="no trajectory search on magnification maps where a single lens fails badly "
+        "(chi2/dof > 2)",
     )
     parser.add_argument(
         "--no-compress",

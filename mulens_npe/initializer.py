@@ -168,6 +168,7 @@ class NPEInitializer:
         anomaly_starts: bool = True,
         compress: bool = True,
         extend: bool = True,
+        map_starts: bool = True,
         **adapter_options: Any,
     ) -> Proposal:
         """Ranked, polished starting solutions for one event.
@@ -178,7 +179,10 @@ class NPEInitializer:
         true likelihood on all epochs (:func:`mulens_npe.polish.polish_modes`); drop
         repeats and rank by chi2. Where the data depart sharply from a single lens, the
         geometry of that anomaly gives ``n_starts`` more starts, polished first
-        (:func:`mulens_npe.anomaly.anomaly_candidates`; ``origin="anomaly"``).
+        (:func:`mulens_npe.anomaly.anomaly_candidates`; ``origin="anomaly"``). Where no
+        single lens fits at all (chi2/dof > 2: caustic crossings), trajectories searched on
+        magnification maps of the posterior's densest (s, q) give more starts, polished first
+        (:func:`mulens_npe.mapsearch.map_candidates`; ``origin="map"``).
 
         Parameters
         ----------
@@ -214,6 +218,10 @@ class NPEInitializer:
         extend : bool
             With a ``time_budget``, spend what is left of it on further screened draws
             (above). False: polish ``n_starts`` per mode and stop.
+        map_starts : bool
+            Also polish starts from the magnification-map search when the single lens fails
+            badly (5-10 s per map, at most 4 maps and a third of the ``time_budget``; only
+            when ``polish``).
         **adapter_options
             Passed to :func:`mulens_npe.as_lightcurves` (e.g. ``phot_fmt``).
 
@@ -235,6 +243,7 @@ class NPEInitializer:
             anomaly_starts=anomaly_starts,
             compress=compress,
             extend=extend,
+            map_starts=map_starts,
             **adapter_options,
         )[0]
 
@@ -255,6 +264,7 @@ class NPEInitializer:
         anomaly_starts: bool = True,
         compress: bool = True,
         extend: bool = True,
+        map_starts: bool = True,
         **adapter_options: Any,
     ) -> list[Proposal | Exception]:
         """:meth:`propose` for many events, with one batched pass of the embedding network.
@@ -278,7 +288,7 @@ class NPEInitializer:
             Called as ``on_result(index, result)`` as soon as each event is done (for
             progress bars and streaming writes).
         n_samples, seed, n_solutions, polish, time_budget, n_draws, n_starts, max_evaluations
-        anomaly_starts, compress, extend
+        anomaly_starts, compress, extend, map_starts
             As in :meth:`propose`.
         **adapter_options
             Passed to :func:`mulens_npe.as_lightcurves` for every event.
@@ -299,6 +309,7 @@ class NPEInitializer:
             anomaly_starts,
             compress,
             extend,
+            map_starts,
         )
         results: list[Any] = [None] * len(events)
 

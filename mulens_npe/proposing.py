@@ -19,12 +19,18 @@ from .anomaly import anomaly_candidates
 from .artifact import TrainedModel
 from .errors import ConfigurationError, OutOfPriorWarning
 from .lightcurve import LightCurve
+from .mapsearch import map_candidates, map_targets
 from .modes import Mode, find_modes
 from .parameters import PARAMETER_NAMES
 from .polish import Likelihood, polish_modes, single_lens_fit
 from .preprocess import NetworkInput
 from .prior import LOG_UNIFORM, Prior
 from .solutions import Proposal, Solution, rank_solutions
+
+#: single-lens chi2 per degree of freedom above which the trajectory is searched on maps
+MAP_SEARCH_CHI2_DOF = 2.0
+#: (s, q) of the posterior given a map each, densest first
+MAP_TARGETS = 4
 
 __all__ = ["build_proposal", "propose_settings", "event_prior", "mode_draws", "honesty_warnings"]
 
@@ -108,6 +114,25 @@ def build_proposal(
             origins.insert(0, ("anomaly", None))
     timings["anomaly"] = clock() - mark
     mark = clock()
+    if polish and settings["map_starts"] and single["chi2"] > MAP_SEARCH_CHI2_DOF * likelihood.dof:
+        # a strong binary: caustic crossings the posterior draws rarely place; search the
+        # trajectory on magnification maps of the posterior's densest (s, q), in at most a
+        # third of what is left of the budget
+        deadline = None
+        if time_budget is not None:
+            deadline = mark + max(float(time_budget) - (mark - start), 0.0) / 3.0
+        found = map_candidates(
+            likelihood,
+            map_targets(samples["s"], samples["q"], MAP_TARGETS),
+            t_e_bounds=prior.bounds["t_E"],
+            seed=seed,
+            deadline=deadline,
+        )
+        if found["t_0"].size:
+            candidates.insert(0, {name: found[name] for name in PARAMETER_NAMES})
+            origins.insert(0, ("map", None))
+    timings["map"] = clock() - mark
+    mark = clock()
     budget = None if time_budget is None else max(float(time_budget) - (mark - start), 1e-3)
     per_mode = polish_modes(
         likelihood,
@@ -165,6 +190,7 @@ def build_proposal(
             "complete": n_polished >= n_planned,
             "n_evaluations": int(sum(r.n_evaluations for rs in per_mode for r in rs)),
             "anomaly_starts": bool(polish and settings["anomaly_starts"]),
+            "map_starts": bool(polish and settings["map_starts"]),
             "compress": bool(polish and settings["compress"]),
             "extend": bool(polish and settings["extend"] and time_budget is not None),
         },
@@ -191,6 +217,7 @@ def propose_settings(
     anomaly_starts: bool = True,
     compress: bool = True,
     extend: bool = True,
+    map_starts: bool = True,
 ) -> dict[str, Any]:
     """The checked settings of :meth:`NPEInitializer.propose`."""
     settings = {
@@ -218,6 +245,7 @@ def propose_settings(
         anomaly_starts=bool(anomaly_starts),
         compress=bool(compress),
         extend=bool(extend),
+        map_starts=bool(map_starts),
     )
     return settings
 

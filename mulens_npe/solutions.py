@@ -63,10 +63,11 @@ class Solution:
     polished : bool
         Whether the local optimiser ran (False: the best posterior draw of its mode).
     mode : int or None
-        Index of the mode in :attr:`Proposal.modes` (None for an ``anomaly`` start).
+        Index of the mode in :attr:`Proposal.modes` (None for an ``anomaly`` or ``map`` start).
     origin : str
-        Where its start came from: ``posterior`` (a posterior draw of its mode) or
-        ``anomaly`` (the geometry of the light curve's anomaly, :mod:`mulens_npe.anomaly`).
+        Where its start came from: ``posterior`` (a posterior draw of its mode),
+        ``anomaly`` (the geometry of the light curve's anomaly, :mod:`mulens_npe.anomaly`) or
+        ``map`` (a trajectory search on magnification maps, :mod:`mulens_npe.mapsearch`).
     """
 
     parameters: dict[str, float]

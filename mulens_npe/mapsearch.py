@@ -1,0 +1,429 @@
+"""Starting points from magnification maps: trajectories searched across a precomputed map.
+
+For a strong binary (caustic crossings, delta chi2 of 10^4 to 10^7 over a single lens) the
+posterior draws rarely put (t_0, u_0, t_E, alpha) where the data's basin of chi2 is, and each
+binary-lens light curve costs too much to search the four trajectory parameters curve by curve.
+The classical remedy is a magnification map (Dong et al. 2006; Kains et al. 2009): for one
+(s, q) the point-source magnification is computed once on a grid around the caustics, and any
+straight source trajectory's light curve is then read off the map by interpolation, about a
+thousand times cheaper than solving the lens equation at each epoch.
+
+:func:`map_candidates` does that for a few candidate (s, q) (from the posterior): on each
+map, smoothed to a few hundredths of an Einstein radius so that the chi2 landscape has wide
+basins, it scores tens of thousands of random trajectories against a binned copy of the data
+(source and blend fluxes solved linearly), then refines the best by shrinking random
+perturbations while the smoothing is taken down. The best distinct trajectories are starting
+points for the same polish as the posterior draws, never solutions by themselves.
+
+Frame: MulensModel 3.x / ``VBMicrolensing.Caustics``: origin at the centre of mass, primary at
+``x = -s q / (1 + q)``, secondary at ``x = s / (1 + q)``; the source at
+``-(tau cos alpha - u_0 sin alpha, tau sin alpha + u_0 cos alpha)``
+(:func:`mulens_npe.simulate.source_trajectory`).
+"""
+
+from __future__ import annotations
+
+import time as clock
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import VBMicrolensing
+from scipy.ndimage import gaussian_filter, map_coordinates
+
+from .errors import ConfigurationError
+from .likelihood import Likelihood, _linear_fit
+from .parameters import PARAMETER_NAMES
+
+__all__ = [
+    "MagnificationMap",
+    "magnification_map",
+    "binned_data",
+    "magnified_window",
+    "score",
+    "map_targets",
+    "map_candidates",
+]
+
+
+@dataclass(frozen=True)
+class MagnificationMap:
+    """Point-source binary-lens magnification on a square grid (Einstein radii).
+
+    Attributes
+    ----------
+    s, q : float
+        Separation (Einstein radii) and mass ratio.
+    x0, y0 : float
+        Lower-left grid node.
+    step : float
+        Grid spacing.
+    values : numpy.ndarray
+        Magnification, shape ``(ny, nx)``, row ``j`` at ``y0 + j step``.
+    """
+
+    s: float
+    q: float
+    x0: float
+    y0: float
+    step: float
+    values: np.ndarray
+    outer: MagnificationMap | None = None
+
+    def smoothed(self, sigma: float) -> MagnificationMap:
+        """The map blurred by a Gaussian of ``sigma`` Einstein radii (none below a pixel/3)."""
+        pixels = float(sigma) / self.step
+        if pixels < 1.0 / 3.0:
+            return self
+        blurred = gaussian_filter(self.values, pixels, mode="nearest")
+        return MagnificationMap(self.s, self.q, self.x0, self.y0, self.step, blurred, self.outer)
+
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Magnification at source positions (any shape).
+
+        Bilinear on the map; off it, on the coarser ``outer`` map if there is one, and beyond
+        that :func:`far_field`.
+        """
+        ny, nx = self.values.shape
+        fx = (x - self.x0) / self.step
+        fy = (y - self.y0) / self.step
+        inside = (fx >= 0) & (fx <= nx - 1) & (fy >= 0) & (fy <= ny - 1)
+        out = np.empty(np.shape(x))
+        if inside.any():
+            out[inside] = map_coordinates(
+                self.values, [fy[inside], fx[inside]], order=1, mode="nearest"
+            )
+        if (~inside).any():
+            if self.outer is not None:
+                out[~inside] = self.outer(x[~inside], y[~inside])
+            else:
+                out[~inside] = far_field(self.s, self.q, x[~inside], y[~inside])
+        return out
+
+
+def _point_lens(u2: np.ndarray) -> np.ndarray:
+    return (u2 + 2.0) / np.sqrt(u2 * (u2 + 4.0))
+
+
+def far_field(s: float, q: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Approximate magnification away from the caustics.
+
+    A wide pair (s >= 2) acts as two single lenses of Einstein radii ``sqrt(m_i)``
+    (magnifications added, minus one); a closer pair as one lens of the total mass at the
+    centre of mass. Good to a few per cent outside the maps' margin, which is enough to rank
+    trajectories.
+    """
+    if s < 2.0:
+        return _point_lens(np.maximum(x * x + y * y, 1e-12))
+    m1, m2 = 1.0 / (1.0 + q), q / (1.0 + q)
+    x1, x2 = -s * m2, s * m1
+    u1 = ((x - x1) ** 2 + y * y) / m1
+    u2 = ((x - x2) ** 2 + y * y) / m2
+    return _point_lens(np.maximum(u1, 1e-12)) + _point_lens(np.maximum(u2, 1e-12)) - 1.0
+
+
+def _grid(
+    vbm: VBMicrolensing.VBMicrolensing,
+    s: float,
+    q: float,
+    box: tuple[float, float, float, float],
+    step: float,
+    max_nodes: int,
+) -> MagnificationMap:
+    x_lo, x_hi, y_lo, y_hi = box
+    step = max(float(step), (x_hi - x_lo) / (max_nodes - 1), (y_hi - y_lo) / (max_nodes - 1))
+    nx = int(np.ceil((x_hi - x_lo) / step)) + 1
+    ny = int(np.ceil((y_hi - y_lo) / step)) + 1
+    gx = x_lo + step * np.arange(nx)
+    gy = y_lo + step * np.arange(ny)
+    magnification = vbm.BinaryMag0
+    values = np.array([[magnification(s, q, x, y) for x in gx] for y in gy])
+    return MagnificationMap(float(s), float(q), float(x_lo), float(y_lo), float(step), values)
+
+
+def magnification_map(
+    s: float,
+    q: float,
+    *,
+    margin: float = 0.5,
+    step: float = 0.01,
+    max_nodes: int = 500,
+    outer_margin: float = 4.0,
+    outer_step: float = 0.05,
+) -> MagnificationMap:
+    """Point-source magnification around the caustics of (s, q), and a coarser one beyond.
+
+    Parameters
+    ----------
+    s, q : float
+        Separation (Einstein radii of the total mass) and mass ratio.
+    margin : float
+        Einstein radii added around the caustics' bounding box (and the lenses').
+    step : float
+        Wanted grid spacing (Einstein radii); coarsened so that neither side exceeds
+        ``max_nodes`` nodes.
+    max_nodes : int
+        Largest number of nodes per side (cost: about 1.7 us per node on one core).
+    outer_margin, outer_step : float
+        The ``outer`` map: that much wider on each side, at that spacing (beyond it the
+        magnification is within ~0.1% of one, and :func:`far_field` takes over).
+
+    Returns
+    -------
+    MagnificationMap
+    """
+    if not (s > 0 and q > 0 and margin >= 0 and step > 0 and max_nodes >= 8):
+        raise ConfigurationError(
+            f"magnification_map: need s, q, step > 0, margin >= 0 and max_nodes >= 8; got s={s}, "
+            f"q={q}, margin={margin}, step={step}, max_nodes={max_nodes}."
+        )
+    vbm = VBMicrolensing.VBMicrolensing()
+    xs, ys = [-s * q / (1 + q), s / (1 + q)], [0.0, 0.0]
+    for cx, cy in vbm.Caustics(float(s), float(q)):
+        xs.extend(cx)
+        ys.extend(cy)
+    x_lo, x_hi, y_lo, y_hi = min(xs), max(xs), min(ys), max(ys)
+    inner = _grid(
+        vbm, s, q, (x_lo - margin, x_hi + margin, y_lo - margin, y_hi + margin), step, max_nodes
+    )
+    wide = margin + outer_margin
+    outer = _grid(
+        vbm, s, q, (x_lo - wide, x_hi + wide, y_lo - wide, y_hi + wide), outer_step, max_nodes
+    )
+    return replace(inner, outer=outer)
+
+
+@dataclass(frozen=True)
+class BinnedData:
+    """Consecutive epochs of each dataset averaged into bins (weights add up)."""
+
+    time: np.ndarray
+    flux: list[np.ndarray]
+    weight: list[np.ndarray]
+    slices: list[slice]
+
+
+def binned_data(likelihood: Likelihood, max_points: int = 500, floor: float = 0.03) -> BinnedData:
+    """The data in about ``max_points`` bins of consecutive epochs, for scoring on a map.
+
+    Bins are inverse-variance weighted means, so a short caustic crossing still shows where
+    decimation could drop it. Each epoch's error is first widened by ``floor`` times its flux
+    (added in quadrature): the map is a point-source, interpolated approximation, and without
+    the floor the chi2 of every trial trajectory would be ruled by a few epochs of a caustic
+    crossing that no map reproduces exactly, leaving no basin to descend.
+    """
+    group = max(1, int(np.ceil(likelihood.n_points / max(int(max_points), 1))))
+    times, fluxes, weights, slices = [], [], [], []
+    start = 0
+    for lc in likelihood.lightcurves:
+        w = 1.0 / (lc.flux_err**2 + (floor * lc.flux) ** 2)
+        index = np.arange(lc.n_points) // group
+        w_sum = np.bincount(index, w)
+        times.append(np.bincount(index, w * lc.time) / w_sum)
+        fluxes.append(np.bincount(index, w * lc.flux) / w_sum)
+        weights.append(w_sum)
+        slices.append(slice(start, start + w_sum.size))
+        start += w_sum.size
+    return BinnedData(np.concatenate(times), fluxes, weights, slices)
+
+
+def magnified_window(data: BinnedData, threshold: float = 5.0) -> tuple[float, float]:
+    """First and last bin brighter than the baseline by ``threshold`` sigma (days).
+
+    The baseline of each dataset is its 10th percentile of flux; with no such bin, the time
+    of the brightest bin (plus and minus a day).
+    """
+    found = []
+    for part, flux, weight in zip(data.slices, data.flux, data.weight, strict=True):
+        excess = (flux - np.percentile(flux, 10.0)) * np.sqrt(weight)
+        found.append(data.time[part][excess > threshold])
+    times = np.concatenate(found)
+    if times.size == 0:
+        brightest = []
+        for part, flux, weight in zip(data.slices, data.flux, data.weight, strict=True):
+            k = int(np.argmax((flux - np.median(flux)) * np.sqrt(weight)))
+            brightest.append(data.time[part][k])
+        return float(np.min(brightest)) - 1.0, float(np.max(brightest)) + 1.0
+    return float(times.min()), float(max(times.max(), times.min() + 0.5))
+
+
+def score(
+    sky: MagnificationMap, data: BinnedData, trajectories: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """chi2 of ``n`` trajectories (``t_0``, ``u_0``, ``t_E``, ``alpha`` in degrees) on a map.
+
+    Fluxes are solved linearly per dataset; a trajectory that needs a negative source flux
+    scores ``inf``.
+    """
+    t_0 = np.asarray(trajectories["t_0"], float)[:, None]
+    u_0 = np.asarray(trajectories["u_0"], float)[:, None]
+    t_e = np.asarray(trajectories["t_E"], float)[:, None]
+    alpha = np.deg2rad(np.asarray(trajectories["alpha"], float))[:, None]
+    tau = (data.time[None, :] - t_0) / t_e
+    cos, sin = np.cos(alpha), np.sin(alpha)
+    magnification = sky(-(tau * cos - u_0 * sin), -(tau * sin + u_0 * cos))
+    chi2 = np.zeros(t_0.shape[0])
+    for part, flux, weight in zip(data.slices, data.flux, data.weight, strict=True):
+        source, _, chi2_k = _linear_fit(magnification[:, part], flux, weight)
+        chi2 += np.where(source > 0, chi2_k, np.inf)
+    return chi2
+
+
+def _search_one(
+    sky: MagnificationMap,
+    data: BinnedData,
+    window: tuple[float, float],
+    rng: np.random.Generator,
+    n_random: int,
+    n_elite: int,
+    n_rounds: int,
+    t_e_bounds: tuple[float, float],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Random trajectories on one map, then shrinking perturbations of the best."""
+    t_lo, t_hi = window
+    width = t_hi - t_lo
+    corners = np.array(
+        [
+            [sky.x0, sky.y0],
+            [sky.x0 + sky.step * sky.values.shape[1], sky.y0 + sky.step * sky.values.shape[0]],
+        ]
+    )
+    radius = float(np.max(np.abs(corners)))
+    lo_te, hi_te = np.log(t_e_bounds[0]), np.log(t_e_bounds[1])
+    log_te = rng.uniform(
+        np.clip(np.log(width / 20.0), lo_te, hi_te),
+        np.clip(np.log(2.0 * width), lo_te, hi_te),
+        n_random,
+    )
+    pop = {
+        "t_0": rng.uniform(t_lo - 0.5 * width, t_hi + 0.5 * width, n_random),
+        "u_0": rng.uniform(0.0, radius, n_random),
+        "t_E": np.exp(log_te),
+        "alpha": rng.uniform(0.0, 360.0, n_random),
+    }
+    blur = 0.04
+    chi2 = score(sky.smoothed(blur), data, pop)
+    for round_ in range(n_rounds):
+        keep = np.argsort(chi2)[:n_elite]
+        elite = {k: v[keep] for k, v in pop.items()}
+        shrink = 0.6**round_
+        blur = max(0.04 * 0.6 ** (round_ + 1), 0.0)
+        n_child = max(1, n_random // n_elite)
+        rep = {k: np.repeat(v, n_child) for k, v in elite.items()}
+        m = rep["t_0"].size
+        child = {
+            "t_0": rep["t_0"] + rng.normal(0, 0.05 * shrink, m) * rep["t_E"],
+            "u_0": np.abs(rep["u_0"] + rng.normal(0, 0.05 * shrink, m)),
+            "t_E": np.exp(
+                np.clip(np.log(rep["t_E"]) + rng.normal(0, 0.1 * shrink, m), lo_te, hi_te)
+            ),
+            "alpha": (rep["alpha"] + rng.normal(0, 5.0 * shrink, m)) % 360.0,
+        }
+        pop = {k: np.concatenate([elite[k], child[k]]) for k in elite}
+        chi2 = score(sky.smoothed(blur), data, pop)
+    return pop, chi2
+
+
+def map_targets(
+    s: np.ndarray, q: np.ndarray, n: int, max_draws: int = 2000
+) -> list[tuple[float, float]]:
+    """The ``n`` densest distinct (s, q) of posterior draws: where to compute maps.
+
+    Greedy: the draw with the most neighbours (within 0.1 dex in s and 0.3 dex in q, among
+    the first ``max_draws``) first, then the densest draw outside its neighbourhood, and so on.
+    """
+    log_s = np.log10(np.asarray(s, float)[:max_draws])
+    log_q = np.log10(np.asarray(q, float)[:max_draws])
+    near = (np.abs(log_s[:, None] - log_s[None, :]) < 0.1) & (
+        np.abs(log_q[:, None] - log_q[None, :]) < 0.3
+    )
+    count = near.sum(axis=1).astype(float)
+    chosen: list[tuple[float, float]] = []
+    while len(chosen) < n and np.any(count > 0):
+        k = int(np.argmax(count))
+        chosen.append((float(10 ** log_s[k]), float(10 ** log_q[k])))
+        count[near[k]] = 0.0
+    return chosen
+
+
+RHO_LADDER = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+
+
+def map_candidates(
+    likelihood: Likelihood,
+    s_q: Sequence[tuple[float, float]],
+    *,
+    n_keep: int = 2,
+    n_random: int = 20000,
+    n_elite: int = 200,
+    n_rounds: int = 5,
+    t_e_bounds: tuple[float, float] = (1.0, 300.0),
+    rho_ladder: Sequence[float] = RHO_LADDER,
+    seed: int = 0,
+    deadline: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Starting points from a trajectory search on the magnification map of each (s, q).
+
+    Parameters
+    ----------
+    likelihood : Likelihood
+        The data.
+    s_q : sequence of (float, float)
+        Separations and mass ratios to search (e.g. :func:`map_targets` of the posterior).
+    n_keep : int
+        Distinct trajectories kept per map.
+    n_random, n_elite, n_rounds : int
+        Random trajectories scored first; best kept each round; rounds of perturbations.
+    t_e_bounds : (float, float)
+        Range of t_E (days).
+    rho_ladder : sequence of float
+        Source sizes tried for each kept trajectory with the exact finite-source chi2 (on at
+        most 1,500 epochs); the best is the start's rho.
+    seed : int
+        Seed of the random trajectories.
+    deadline : float, optional
+        ``time.perf_counter()`` after which no new map is started.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        MulensModel parameter columns, lowest exact chi2 first, plus ``"screen_chi2"`` (the
+        map score).
+    """
+    rng = np.random.default_rng(seed)
+    data = binned_data(likelihood)
+    window = magnified_window(data)
+    exact = likelihood.subset(1500)
+    ladder = np.asarray(rho_ladder, float)
+    rows: list[dict[str, float]] = []
+    for s, q in s_q:
+        if deadline is not None and clock.perf_counter() > deadline:
+            break
+        sky = magnification_map(s, q)
+        pop, chi2 = _search_one(sky, data, window, rng, n_random, n_elite, n_rounds, t_e_bounds)
+        order = np.argsort(chi2)
+        kept: list[int] = []
+        for i in order:
+            if not np.isfinite(chi2[i]) or len(kept) >= n_keep:
+                break
+            if all(not _same(pop, i, j) for j in kept):
+                kept.append(int(i))
+        for i in kept:
+            trial = {name: np.full(ladder.size, pop[name][i]) for name in pop}
+            trial.update(rho=ladder, s=np.full(ladder.size, s), q=np.full(ladder.size, q))
+            on_ladder = exact.chi2(trial)
+            best = int(np.argmin(on_ladder))
+            row = {name: float(trial[name][best]) for name in PARAMETER_NAMES}
+            rows.append({**row, "screen_chi2": float(chi2[i]), "chi2": float(on_ladder[best])})
+    rows.sort(key=lambda r: r["chi2"])
+    names = (*PARAMETER_NAMES, "screen_chi2")
+    return {n: np.array([r[n] for r in rows], float) for n in names}
+
+
+def _same(pop: Mapping[str, np.ndarray], i: int, j: int) -> bool:
+    d_alpha = abs((pop["alpha"][i] - pop["alpha"][j] + 180.0) % 360.0 - 180.0)
+    return (
+        d_alpha < 10.0
+        and abs(pop["u_0"][i] - pop["u_0"][j]) < 0.05
+        and abs(np.log(pop["t_E"][i] / pop["t_E"][j])) < 0.1
+    )

@@ -1,0 +1,108 @@
+"""Trajectory search on magnification maps: the map against the lens equation, and the search
+against a simulated caustic-crossing binary."""
+
+import numpy as np
+import pytest
+
+from mulens_npe.errors import ConfigurationError
+from mulens_npe.lightcurve import LightCurve
+from mulens_npe.mapsearch import (
+    binned_data,
+    far_field,
+    magnification_map,
+    magnified_window,
+    map_candidates,
+    map_targets,
+    score,
+)
+from mulens_npe.polish import Likelihood
+from mulens_npe.simulate.magnification import binary_magnification, source_trajectory
+
+# a stellar binary whose resonant caustic the source crosses twice
+BINARY = dict(t_0=2460030.0, u_0=0.12, t_E=20.0, rho=1e-3, s=1.1, q=0.3, alpha=60.0)
+TIMES = 2460000.0 + np.arange(0.0, 60.0, 1.0 / 24.0)
+
+
+def _event(params=BINARY, noise=0.003, seed=0):
+    flux = 10.0 * binary_magnification(params, TIMES)[0] + 2.0
+    err = np.full(TIMES.size, noise * 10.0)
+    rng = np.random.default_rng(seed)
+    return LightCurve(TIMES, flux + rng.normal(0.0, err), err)
+
+
+@pytest.fixture(scope="module")
+def sky():
+    return magnification_map(BINARY["s"], BINARY["q"])
+
+
+def test_the_map_reproduces_the_lens_equation_away_from_the_caustics(sky):
+    # a trajectory that passes the lenses at u_0 = 0.6, far from the caustics
+    params = dict(BINARY, u_0=0.6, rho=1e-5)
+    x, y = source_trajectory(params, TIMES)
+    exact = binary_magnification(params, TIMES)[0]
+    np.testing.assert_allclose(sky(x[0], y[0]), exact, rtol=0.01)
+
+
+def test_the_far_field_joins_the_map_at_its_edge(sky):
+    ny, nx = sky.values.shape
+    edge_x = sky.x0 + sky.step * np.arange(nx)
+    edge_y = np.full(nx, sky.y0)
+    np.testing.assert_allclose(far_field(sky.s, sky.q, edge_x, edge_y), sky.values[0], rtol=0.05)
+    # a close pair far away is one lens of the total mass
+    assert far_field(0.5, 0.3, np.array([30.0]), np.array([0.0]))[0] == pytest.approx(
+        (900 + 2) / np.sqrt(900 * 904)
+    )
+
+
+def test_the_map_refuses_nonsense():
+    with pytest.raises(ConfigurationError, match="magnification_map"):
+        magnification_map(-1.0, 0.1)
+
+
+def test_binning_keeps_a_constant_curve_and_adds_weights():
+    lc = LightCurve(TIMES, np.full(TIMES.size, 5.0), np.full(TIMES.size, 0.1))
+    data = binned_data(Likelihood(lc), max_points=100, floor=0.0)
+    assert data.time.size <= 100
+    np.testing.assert_allclose(data.flux[0], 5.0)
+    assert data.weight[0].sum() == pytest.approx(TIMES.size / 0.1**2)
+
+
+def test_the_magnified_window_holds_the_peak():
+    lo, hi = magnified_window(binned_data(Likelihood(_event())))
+    assert lo < BINARY["t_0"] < hi
+    assert hi - lo < 60.0
+
+
+def test_the_true_trajectory_scores_best_and_negative_source_flux_is_refused(sky):
+    data = binned_data(Likelihood(_event()))
+    truth = {k: np.array([BINARY[k]]) for k in ("t_0", "u_0", "t_E", "alpha")}
+    shifted = dict(truth, alpha=truth["alpha"] + 20.0)
+    assert score(sky, data, truth)[0] < score(sky, data, shifted)[0]
+    # a trajectory through nothing on an inverted curve would need a negative source flux
+    flat = LightCurve(TIMES, 20.0 - _event().flux, _event().flux_err)
+    assert np.isinf(score(sky, binned_data(Likelihood(flat)), truth)[0])
+
+
+def test_map_targets_picks_the_densest_distinct_pairs():
+    rng = np.random.default_rng(1)
+    s = np.concatenate([10 ** rng.normal(0.1, 0.01, 600), 10 ** rng.normal(-0.3, 0.01, 300)])
+    q = np.concatenate([10 ** rng.normal(-1.0, 0.05, 600), 10 ** rng.normal(-2.0, 0.05, 300)])
+    targets = map_targets(s, q, 3)
+    assert len(targets) >= 2
+    assert targets[0][0] == pytest.approx(10**0.1, rel=0.05)
+    assert targets[1][0] == pytest.approx(10**-0.3, rel=0.05)
+
+
+def test_the_search_finds_the_trajectory_of_a_caustic_crossing_binary():
+    likelihood = Likelihood(_event())
+    found = map_candidates(likelihood, [(BINARY["s"], BINARY["q"])], n_random=8000, seed=3)
+    assert found["t_0"].size >= 1
+    best = {k: found[k][0] for k in found}
+    d_alpha = abs((best["alpha"] - BINARY["alpha"] + 180.0) % 360.0 - 180.0)
+    assert d_alpha < 15.0
+    assert best["u_0"] == pytest.approx(BINARY["u_0"], abs=0.08)
+    assert best["t_E"] == pytest.approx(BINARY["t_E"], rel=0.3)
+    assert best["t_0"] == pytest.approx(BINARY["t_0"], abs=2.0)
+    # a start in the truth's basin: far better than a trajectory turned by 90 degrees
+    turned = dict(best, alpha=best["alpha"] + 90.0)
+    assert likelihood.chi2(best)[0] < 0.2 * likelihood.chi2(turned)[0]
