@@ -193,6 +193,24 @@ def magnification_map(
     return replace(inner, outer=outer)
 
 
+def fine_map(
+    coarse: MagnificationMap, *, margin: float = 0.1, step: float = 0.002, max_nodes: int = 600
+) -> MagnificationMap:
+    """A finer map of the caustics' surroundings, falling back on ``coarse`` beyond them.
+
+    At 0.002 Einstein radii a node is about the size of a typical source (rho ~ 1e-3), so
+    blurring it by the source stands in for the finite-source magnification of caustic
+    crossings.
+    """
+    vbm = VBMicrolensing.VBMicrolensing()
+    xs, ys = [], []
+    for cx, cy in vbm.Caustics(coarse.s, coarse.q):
+        xs.extend(cx)
+        ys.extend(cy)
+    box = (min(xs) - margin, max(xs) + margin, min(ys) - margin, max(ys) + margin)
+    return replace(_grid(vbm, coarse.s, coarse.q, box, step, max_nodes), outer=coarse)
+
+
 @dataclass(frozen=True)
 class BinnedData:
     """Consecutive epochs of each dataset averaged into bins (weights add up)."""
@@ -278,8 +296,10 @@ def _search_one(
     n_elite: int,
     n_rounds: int,
     t_e_bounds: tuple[float, float],
+    deadline: float | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Random trajectories on one map, then shrinking perturbations of the best."""
+    """Random trajectories on one map, then shrinking perturbations of the best (rounds stop
+    at ``deadline``)."""
     t_lo, t_hi = window
     width = t_hi - t_lo
     corners = np.array(
@@ -304,6 +324,8 @@ def _search_one(
     blur = 0.04
     chi2 = score(sky.smoothed(blur), data, pop)
     for round_ in range(n_rounds):
+        if deadline is not None and clock.perf_counter() > deadline:
+            break
         keep = np.argsort(chi2)[:n_elite]
         elite = {k: v[keep] for k, v in pop.items()}
         shrink = 0.6**round_
@@ -321,6 +343,64 @@ def _search_one(
         }
         pop = {k: np.concatenate([elite[k], child[k]]) for k in elite}
         chi2 = score(sky.smoothed(blur), data, pop)
+    return pop, chi2
+
+
+def _refine_fine(
+    sky: MagnificationMap,
+    data: BinnedData,
+    elite: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    rho_ladder: np.ndarray,
+    n_children: int,
+    n_rounds: int,
+    t_e_bounds: tuple[float, float],
+    deadline: float | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Shrinking perturbations of the coarse search's best on a fine map, rho included.
+
+    Each trajectory carries an index into ``rho_ladder``; it is scored on the fine map
+    blurred by a Gaussian of sigma = rho / 2 (the spread of a uniform disc of radius rho).
+    """
+    fine = fine_map(sky)
+    skies = [fine.smoothed(0.5 * rho) for rho in rho_ladder]
+
+    def scored(population: Mapping[str, np.ndarray]) -> np.ndarray:
+        chi2 = np.empty(population["t_0"].size)
+        for k, blurred in enumerate(skies):
+            at = population["rho_index"] == k
+            if at.any():
+                chi2[at] = score(blurred, data, {n: v[at] for n, v in population.items()})
+        return chi2
+
+    lo_te, hi_te = np.log(t_e_bounds[0]), np.log(t_e_bounds[1])
+    n = elite["t_0"].size
+    pop = {name: np.tile(elite[name], rho_ladder.size) for name in ("t_0", "u_0", "t_E", "alpha")}
+    pop["rho_index"] = np.repeat(np.arange(rho_ladder.size), n)
+    chi2 = scored(pop)
+    n_keep = max(1, n)
+    for round_ in range(n_rounds):
+        if deadline is not None and clock.perf_counter() > deadline:
+            break
+        keep = np.argsort(chi2)[:n_keep]
+        best = {k: v[keep] for k, v in pop.items()}
+        shrink = 0.6**round_
+        rep = {k: np.repeat(v, n_children) for k, v in best.items()}
+        m = rep["t_0"].size
+        jump = rng.random(m) < 0.2
+        child = {
+            "t_0": rep["t_0"] + rng.normal(0, 0.01 * shrink, m) * rep["t_E"],
+            "u_0": np.abs(rep["u_0"] + rng.normal(0, 0.01 * shrink, m)),
+            "t_E": np.exp(
+                np.clip(np.log(rep["t_E"]) + rng.normal(0, 0.02 * shrink, m), lo_te, hi_te)
+            ),
+            "alpha": (rep["alpha"] + rng.normal(0, 1.0 * shrink, m)) % 360.0,
+            "rho_index": np.clip(
+                rep["rho_index"] + jump * rng.choice([-1, 1], m), 0, rho_ladder.size - 1
+            ),
+        }
+        pop = {k: np.concatenate([best[k], child[k]]) for k in best}
+        chi2 = scored(pop)
     return pop, chi2
 
 
@@ -359,6 +439,9 @@ def map_candidates(
     n_rounds: int = 5,
     t_e_bounds: tuple[float, float] = (1.0, 300.0),
     rho_ladder: Sequence[float] = RHO_LADDER,
+    refine: bool = True,
+    n_fine: int = 20,
+    n_maps: int = 4,
     seed: int = 0,
     deadline: float | None = None,
 ) -> dict[str, np.ndarray]:
@@ -377,12 +460,24 @@ def map_candidates(
     t_e_bounds : (float, float)
         Range of t_E (days).
     rho_ladder : sequence of float
-        Source sizes tried for each kept trajectory with the exact finite-source chi2 (on at
-        most 1,500 epochs); the best is the start's rho.
+        Source sizes: searched on the fine map (``refine``), then tried for each kept
+        trajectory with the exact finite-source chi2 (on at most 1,500 epochs); the best is
+        the start's rho.
+    refine : bool
+        Refine the ``n_fine`` best trajectories of each map on a finer map of the caustics
+        (0.002 Einstein radii) against sharper data (2,000 bins, 0.3% error floor), with the
+        source size as a fifth parameter.
+    n_fine : int
+        Trajectories of the coarse search refined.
+    n_maps : int
+        With more (s, q) than this, each gets a quick search first (a tenth of the
+        trajectories on a coarser map and 250 bins, in at most half of the time to
+        ``deadline``) and only the ``n_maps`` best are searched in full.
     seed : int
         Seed of the random trajectories.
     deadline : float, optional
-        ``time.perf_counter()`` after which no new map is started.
+        ``time.perf_counter()`` after which no new map is started and no search round
+        begins (a map under way is finished with what it has).
 
     Returns
     -------
@@ -393,14 +488,55 @@ def map_candidates(
     rng = np.random.default_rng(seed)
     data = binned_data(likelihood)
     window = magnified_window(data)
+    sharp = binned_data(likelihood, max_points=2000, floor=0.003)
     exact = likelihood.subset(1500)
     ladder = np.asarray(rho_ladder, float)
+    s_q = list(s_q)
+    if len(s_q) > n_maps:
+        # a quick search on every map (a tenth of the trajectories, 250 bins), in at most
+        # half of the time; the n_maps best are searched in full
+        begin = clock.perf_counter()
+        quick_deadline = None if deadline is None else begin + 0.5 * (deadline - begin)
+        coarse = binned_data(likelihood, max_points=250)
+        quick = []
+        for s, q in s_q:
+            if quick_deadline is not None and clock.perf_counter() > quick_deadline:
+                break
+            _, chi2 = _search_one(
+                magnification_map(s, q, step=0.02, max_nodes=250),
+                coarse,
+                window,
+                rng,
+                max(n_random // 10, n_elite),
+                n_elite // 4,
+                3,
+                t_e_bounds,
+                quick_deadline,
+            )
+            quick.append(float(np.min(chi2)))
+        s_q = [s_q[k] for k in np.argsort(quick)[:n_maps]]
     rows: list[dict[str, float]] = []
     for s, q in s_q:
         if deadline is not None and clock.perf_counter() > deadline:
             break
         sky = magnification_map(s, q)
-        pop, chi2 = _search_one(sky, data, window, rng, n_random, n_elite, n_rounds, t_e_bounds)
+        pop, chi2 = _search_one(
+            sky, data, window, rng, n_random, n_elite, n_rounds, t_e_bounds, deadline
+        )
+        if refine:
+            elite = np.argsort(chi2)[:n_fine]
+            pop, chi2 = _refine_fine(
+                sky,
+                sharp,
+                {k: v[elite] for k, v in pop.items()},
+                rng,
+                ladder,
+                max(1, n_random // (4 * n_fine * ladder.size)),
+                n_rounds,
+                t_e_bounds,
+                deadline,
+            )
+            pop["rho"] = ladder[pop.pop("rho_index")]
         order = np.argsort(chi2)
         kept: list[int] = []
         for i in order:
@@ -410,7 +546,8 @@ def map_candidates(
                 kept.append(int(i))
         for i in kept:
             trial = {name: np.full(ladder.size, pop[name][i]) for name in pop}
-            trial.update(rho=ladder, s=np.full(ladder.size, s), q=np.full(ladder.size, q))
+            trial.update(s=np.full(ladder.size, s), q=np.full(ladder.size, q))
+            trial["rho"] = ladder
             on_ladder = exact.chi2(trial)
             best = int(np.argmin(on_ladder))
             row = {name: float(trial[name][best]) for name in PARAMETER_NAMES}

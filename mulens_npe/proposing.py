@@ -29,8 +29,8 @@ from .solutions import Proposal, Solution, rank_solutions
 
 #: single-lens chi2 per degree of freedom above which the trajectory is searched on maps
 MAP_SEARCH_CHI2_DOF = 2.0
-#: (s, q) of the posterior given a map each, densest first
-MAP_TARGETS = 4
+#: distinct (s, q) of the posterior given a quick map search each, densest first
+MAP_TARGETS = 40
 
 __all__ = ["build_proposal", "propose_settings", "event_prior", "mode_draws", "honesty_warnings"]
 
