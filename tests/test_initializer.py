@@ -22,7 +22,9 @@ from mulens_npe.simulate.roman import ROMAN_SEASON_START
 from mulens_npe.solutions import Solution, rank_solutions
 
 TRUTH = dict(t_0=ROMAN_SEASON_START + 5.0, u_0=0.15, t_E=3.0, rho=3e-3, s=1.2, q=0.05, alpha=30.0)
-FAST = dict(n_samples=300, n_solutions=3, n_draws=10, n_starts=2, max_evaluations=24)
+FAST = dict(
+    n_samples=300, n_solutions=3, n_draws=10, n_starts=2, max_evaluations=24, map_starts=False
+)
 
 
 def _screened(result, mode):
@@ -90,7 +92,15 @@ def test_samples_timings_and_meta(proposed, init, event):
     result, _ = proposed
     assert isinstance(result.samples, Table) and len(result.samples) == FAST["n_samples"]
     assert result.samples.colnames == list(PARAMETER_NAMES)
-    assert set(result.timings) == {"preprocess", "sampling", "modes", "anomaly", "map", "polish", "total"}
+    assert set(result.timings) == {
+        "preprocess",
+        "sampling",
+        "modes",
+        "anomaly",
+        "map",
+        "polish",
+        "total",
+    }
     assert result.meta["complete"] and result.meta["seed"] == 1
     assert (
         result.prior.t_0[0] < event.time[0]
@@ -135,6 +145,23 @@ def test_a_spent_time_budget_still_evaluates_every_mode(init, event):
         result = init.propose(event, seed=1, time_budget=1e-6, **FAST)
     assert not result.meta["complete"]
     assert len(result) >= 1 and all(np.isfinite(s.chi2) for s in result)
+
+
+def test_map_starts_join_where_no_single_lens_fits(init, event):
+    """The event's caustic crossing leaves a single lens at chi2/dof >> 2: the map search runs,
+    within its share of the budget, and its polished starts are solutions like the others."""
+    options = {**FAST, "n_solutions": 50}
+    del options["map_starts"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfPriorWarning)
+        on = init.propose(event, seed=1, time_budget=30.0, map_starts=True, **options)
+        off = init.propose(event, seed=1, time_budget=30.0, map_starts=False, **options)
+    assert on.single_lens["chi2"] > 2 * Likelihood(event).dof
+    assert on.meta["map_starts"] and not off.meta["map_starts"]
+    assert 0.0 < on.timings["map"] <= 30.0 / 3 + 10.0  # a third of the budget, + one round
+    from_maps = [s for s in on.solutions if s.origin == "map"]
+    assert from_maps and all(s.mode is None and s.polished for s in from_maps)
+    assert not any(s.origin == "map" for s in off.solutions) and off.timings["map"] < 0.1
 
 
 def test_honesty_flags_poor_fits_and_posteriors_against_the_prior_edge():

@@ -1,0 +1,110 @@
+"""The magnification-map trajectory search on strong simulated binaries, alone.
+
+For chosen events of the ``bench_propose.py --simulate`` pool (seed ``--seed``, indices as that
+script prints them), runs :func:`mulens_npe.mapsearch.map_candidates`
+
+* ``--truth``: on the map of the true (s, q) only (is the trajectory found?), or
+* by default: on the 40 densest (s, q) of the shipped model's posterior, as ``propose`` does,
+  within ``--budget`` seconds,
+
+then polishes every start it returns on all epochs (:func:`mulens_npe.polish.polish`, 200
+curves per start) and prints, per start, its offsets from the truth, its chi2 and the polished
+chi2 against the truth-started polish (recovered as ``bench_propose.py`` counts it).
+
+Usage: python benchmarks/bench_mapsearch.py --events 45,109,110 [--truth] [--budget 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_propose import recovered, simulate_events, truth_polish  # noqa: E402
+
+from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
+from mulens_npe.initializer import NPEInitializer  # noqa: E402
+from mulens_npe.likelihood import Likelihood  # noqa: E402
+from mulens_npe.mapsearch import map_candidates, map_targets  # noqa: E402
+from mulens_npe.parameters import PARAMETER_NAMES  # noqa: E402
+from mulens_npe.polish import polish  # noqa: E402
+from mulens_npe.proposing import MAP_TARGETS, event_prior  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", required=True, help="comma-separated pool indices")
+    parser.add_argument("--seed", type=int, default=777, help="pool seed (bench_propose's)")
+    parser.add_argument("--pool", type=int, default=500, help="events simulated to find them")
+    parser.add_argument("--truth", action="store_true", help="search the true (s, q) only")
+    parser.add_argument("--budget", type=float, default=40.0, help="seconds per event search")
+    parser.add_argument("model", nargs="?", default=None)
+    args = parser.parse_args()
+    wanted = {int(i) for i in args.events.split(",")}
+    init = (
+        NPEInitializer.pretrained() if args.model is None else NPEInitializer.load(args.model)
+    )
+    print(
+        f"model {init.card.get('name')}; search on "
+        f"{'the true (s, q)' if args.truth else f'{MAP_TARGETS} posterior (s, q)'}, "
+        f"budget {args.budget:g} s"
+    )
+    n_recovered = n_done = 0
+    for event in simulate_events(init, args.pool, args.seed):
+        if event["index"] not in wanted or "skipped" in event:
+            continue
+        truth, lc = event["truth"], event["lightcurve"]
+        likelihood = Likelihood(lc)
+        prior = event_prior(init.model.prior, lc)
+        reference = truth_polish(likelihood, truth, prior, 200).chi2
+        if args.truth:
+            targets = [(truth["s"], truth["q"])]
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OutOfPriorWarning)
+                samples = init.sample(lc, 10_000, seed=0)
+            targets = map_targets(samples["s"], samples["q"], MAP_TARGETS)
+        mark = time.perf_counter()
+        found = map_candidates(
+            likelihood,
+            targets,
+            t_e_bounds=prior.bounds["t_E"],
+            seed=0,
+            deadline=mark + args.budget,
+        )
+        search = time.perf_counter() - mark
+        starts = {name: found[name] for name in PARAMETER_NAMES}
+        mark = time.perf_counter()
+        polished = polish(likelihood, starts, prior=prior, covariance=False)
+        polish_time = time.perf_counter() - mark
+        hit = any(recovered(r.chi2, reference) for r in polished)
+        n_recovered += hit
+        n_done += 1
+        print(
+            f"[{event['index']:3d}] delta chi2 {event['delta_chi2']:.3g}, truth-polish chi2 "
+            f"{reference:.1f}; truth s {truth['s']:.3f} q {truth['q']:.3g} u_0 "
+            f"{truth['u_0']:.3f} t_E {truth['t_E']:.2f} alpha {truth['alpha']:.1f} rho "
+            f"{truth['rho']:.2g}; search {search:.1f} s, polish {polish_time:.1f} s"
+            f" -> {'RECOVERED' if hit else 'missed'}"
+        )
+        for k, result in enumerate(polished):
+            d_alpha = (found["alpha"][k] - truth["alpha"] + 180.0) % 360.0 - 180.0
+            start_chi2 = likelihood.chi2({n: found[n][k] for n in PARAMETER_NAMES})[0]
+            print(
+                f"    start s {found['s'][k]:.3f} q {found['q'][k]:.3g} | d alpha {d_alpha:+6.1f}"
+                f" d u_0 {found['u_0'][k] - truth['u_0']:+.3f} t_E ratio "
+                f"{found['t_E'][k] / truth['t_E']:.3f} d t_0/t_E "
+                f"{(found['t_0'][k] - truth['t_0']) / truth['t_E']:+.3f} rho {found['rho'][k]:.0e}"
+                f" | chi2 {start_chi2:.4g} -> polished {result.chi2:.1f}"
+                f"{'  recovered' if recovered(result.chi2, reference) else ''}"
+            )
+        sys.stdout.flush()
+    print(f"recovered by a map start: {n_recovered}/{n_done}")
+
+
+if __name__ == "__main__":
+    main()
