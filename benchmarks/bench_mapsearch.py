@@ -45,9 +45,7 @@ def main() -> None:
     parser.add_argument("model", nargs="?", default=None)
     args = parser.parse_args()
     wanted = {int(i) for i in args.events.split(",")}
-    init = (
-        NPEInitializer.pretrained() if args.model is None else NPEInitializer.load(args.model)
-    )
+    init = NPEInitializer.pretrained() if args.model is None else NPEInitializer.load(args.model)
     print(
         f"model {init.card.get('name')}; search on "
         f"{'the true (s, q)' if args.truth else f'{MAP_TARGETS} posterior (s, q)'}, "
