@@ -287,6 +287,23 @@ def score(
     return chi2
 
 
+def _perturbed(
+    rep: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    scale: tuple[float, float, float, float],
+    log_t_e_bounds: tuple[float, float],
+) -> dict[str, np.ndarray]:
+    """Gaussian steps of each trajectory: t_0 by ``scale[0]`` t_E, u_0 by ``scale[1]``
+    (reflected at 0), ln t_E by ``scale[2]`` (clipped), alpha by ``scale[3]`` degrees."""
+    m = rep["t_0"].size
+    return {
+        "t_0": rep["t_0"] + rng.normal(0, scale[0], m) * rep["t_E"],
+        "u_0": np.abs(rep["u_0"] + rng.normal(0, scale[1], m)),
+        "t_E": np.exp(np.clip(np.log(rep["t_E"]) + rng.normal(0, scale[2], m), *log_t_e_bounds)),
+        "alpha": (rep["alpha"] + rng.normal(0, scale[3], m)) % 360.0,
+    }
+
+
 def _search_one(
     sky: MagnificationMap,
     data: BinnedData,
@@ -329,18 +346,11 @@ def _search_one(
         keep = np.argsort(chi2)[:n_elite]
         elite = {k: v[keep] for k, v in pop.items()}
         shrink = 0.6**round_
-        blur = max(0.04 * 0.6 ** (round_ + 1), 0.0)
+        blur = 0.04 * 0.6 ** (round_ + 1)
         n_child = max(1, n_random // n_elite)
         rep = {k: np.repeat(v, n_child) for k, v in elite.items()}
-        m = rep["t_0"].size
-        child = {
-            "t_0": rep["t_0"] + rng.normal(0, 0.05 * shrink, m) * rep["t_E"],
-            "u_0": np.abs(rep["u_0"] + rng.normal(0, 0.05 * shrink, m)),
-            "t_E": np.exp(
-                np.clip(np.log(rep["t_E"]) + rng.normal(0, 0.1 * shrink, m), lo_te, hi_te)
-            ),
-            "alpha": (rep["alpha"] + rng.normal(0, 5.0 * shrink, m)) % 360.0,
-        }
+        scale = (0.05 * shrink, 0.05 * shrink, 0.1 * shrink, 5.0 * shrink)
+        child = _perturbed(rep, rng, scale, (lo_te, hi_te))
         pop = {k: np.concatenate([elite[k], child[k]]) for k in elite}
         chi2 = score(sky.smoothed(blur), data, pop)
     return pop, chi2
@@ -388,17 +398,11 @@ def _refine_fine(
         rep = {k: np.repeat(v, n_children) for k, v in best.items()}
         m = rep["t_0"].size
         jump = rng.random(m) < 0.2
-        child = {
-            "t_0": rep["t_0"] + rng.normal(0, 0.01 * shrink, m) * rep["t_E"],
-            "u_0": np.abs(rep["u_0"] + rng.normal(0, 0.01 * shrink, m)),
-            "t_E": np.exp(
-                np.clip(np.log(rep["t_E"]) + rng.normal(0, 0.02 * shrink, m), lo_te, hi_te)
-            ),
-            "alpha": (rep["alpha"] + rng.normal(0, 1.0 * shrink, m)) % 360.0,
-            "rho_index": np.clip(
-                rep["rho_index"] + jump * rng.choice([-1, 1], m), 0, rho_ladder.size - 1
-            ),
-        }
+        scale = (0.01 * shrink, 0.01 * shrink, 0.02 * shrink, 1.0 * shrink)
+        child = _perturbed(rep, rng, scale, (lo_te, hi_te))
+        child["rho_index"] = np.clip(
+            rep["rho_index"] + jump * rng.choice([-1, 1], m), 0, rho_ladder.size - 1
+        )
         pop = {k: np.concatenate([best[k], child[k]]) for k in best}
         chi2 = scored(pop)
     return pop, chi2

@@ -93,12 +93,17 @@ def build_proposal(
     single = single_lens_fit(likelihood, vars(net_input.single_lens))
     candidates = [mode_draws(samples, mode, n_draws) for mode in modes]
     origins = [("posterior", index) for index in range(len(modes))]
+
+    def third_of_what_is_left(now: float) -> float | None:
+        """Deadline for a search of starts: a third of the time budget still unspent."""
+        if time_budget is None:
+            return None
+        return now + max(float(time_budget) - (now - start), 0.0) / 3.0
+
     if polish and settings["anomaly_starts"]:
         # polished first: where the data show a sharp anomaly, its geometry is the best lead;
         # its screening may take at most a third of what is left of the time budget
-        deadline = None
-        if time_budget is not None:
-            deadline = mark + max(float(time_budget) - (mark - start), 0.0) / 3.0
+        deadline = third_of_what_is_left(mark)
         found = anomaly_candidates(
             likelihood,
             single,
@@ -118,9 +123,7 @@ def build_proposal(
         # a strong binary: caustic crossings the posterior draws rarely place; search the
         # trajectory on magnification maps of the posterior's densest (s, q), in at most a
         # third of what is left of the budget
-        deadline = None
-        if time_budget is not None:
-            deadline = mark + max(float(time_budget) - (mark - start), 0.0) / 3.0
+        deadline = third_of_what_is_left(mark)
         found = map_candidates(
             likelihood,
             map_targets(samples["s"], samples["q"], MAP_TARGETS),
