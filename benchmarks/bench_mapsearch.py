@@ -11,7 +11,11 @@ then polishes every start it returns on all epochs (:func:`mulens_npe.polish.pol
 curves per start) and prints, per start, its offsets from the truth, its chi2 and the polished
 chi2 against the truth-started polish (recovered as ``bench_propose.py`` counts it).
 
+``--crossing both`` searches each event without, then with, the trajectories through the
+caustics at the data's sharpest times (``map_candidates(crossing_seeds=True)``).
+
 Usage: python benchmarks/bench_mapsearch.py --events 45,109,110 [--truth] [--budget 40]
+    [--crossing off|on|both]
 """
 
 from __future__ import annotations
@@ -42,6 +46,14 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=500, help="events simulated to find them")
     parser.add_argument("--truth", action="store_true", help="search the true (s, q) only")
     parser.add_argument("--budget", type=float, default=40.0, help="seconds per event search")
+    parser.add_argument(
+        "--crossing",
+        choices=("on", "off", "both"),
+        default="off",
+        help="also descend from trajectories through the caustics at the data's sharpest "
+        "times (map_candidates(crossing_seeds=True); 'both': each event searched without, "
+        "then with them, in this process; default off, as in propose)",
+    )
     parser.add_argument("model", nargs="?", default=None)
     args = parser.parse_args()
     wanted = {int(i) for i in args.events.split(",")}
@@ -51,7 +63,9 @@ def main() -> None:
         f"{'the true (s, q)' if args.truth else f'{MAP_TARGETS} posterior (s, q)'}, "
         f"budget {args.budget:g} s"
     )
-    n_recovered = n_done = 0
+    variants = {"on": [True], "off": [False], "both": [False, True]}[args.crossing]
+    n_recovered = {False: 0, True: 0}
+    n_done = 0
     for event in simulate_events(init, args.pool, args.seed):
         if event["index"] not in wanted or "skipped" in event:
             continue
@@ -66,42 +80,48 @@ def main() -> None:
                 warnings.simplefilter("ignore", OutOfPriorWarning)
                 samples = init.sample(lc, 10_000, seed=0)
             targets = map_targets(samples["s"], samples["q"], MAP_TARGETS)
-        mark = time.perf_counter()
-        found = map_candidates(
-            likelihood,
-            targets,
-            t_e_bounds=prior.bounds["t_E"],
-            seed=0,
-            deadline=mark + args.budget,
-        )
-        search = time.perf_counter() - mark
-        starts = {name: found[name] for name in PARAMETER_NAMES}
-        mark = time.perf_counter()
-        polished = polish(likelihood, starts, prior=prior, covariance=False)
-        polish_time = time.perf_counter() - mark
-        hit = any(recovered(r.chi2, reference) for r in polished)
-        n_recovered += hit
         n_done += 1
-        print(
-            f"[{event['index']:3d}] delta chi2 {event['delta_chi2']:.3g}, truth-polish chi2 "
-            f"{reference:.1f}; truth s {truth['s']:.3f} q {truth['q']:.3g} u_0 "
-            f"{truth['u_0']:.3f} t_E {truth['t_E']:.2f} alpha {truth['alpha']:.1f} rho "
-            f"{truth['rho']:.2g}; search {search:.1f} s, polish {polish_time:.1f} s"
-            f" -> {'RECOVERED' if hit else 'missed'}"
-        )
-        for k, result in enumerate(polished):
-            d_alpha = (found["alpha"][k] - truth["alpha"] + 180.0) % 360.0 - 180.0
-            start_chi2 = likelihood.chi2({n: found[n][k] for n in PARAMETER_NAMES})[0]
-            print(
-                f"    start s {found['s'][k]:.3f} q {found['q'][k]:.3g} | d alpha {d_alpha:+6.1f}"
-                f" d u_0 {found['u_0'][k] - truth['u_0']:+.3f} t_E ratio "
-                f"{found['t_E'][k] / truth['t_E']:.3f} d t_0/t_E "
-                f"{(found['t_0'][k] - truth['t_0']) / truth['t_E']:+.3f} rho {found['rho'][k]:.0e}"
-                f" | chi2 {start_chi2:.4g} -> polished {result.chi2:.1f}"
-                f"{'  recovered' if recovered(result.chi2, reference) else ''}"
+        for crossing in variants:
+            mark = time.perf_counter()
+            found = map_candidates(
+                likelihood,
+                targets,
+                t_e_bounds=prior.bounds["t_E"],
+                crossing_seeds=crossing,
+                seed=0,
+                deadline=mark + args.budget,
             )
-        sys.stdout.flush()
-    print(f"recovered by a map start: {n_recovered}/{n_done}")
+            search = time.perf_counter() - mark
+            starts = {name: found[name] for name in PARAMETER_NAMES}
+            mark = time.perf_counter()
+            polished = polish(likelihood, starts, prior=prior, covariance=False)
+            polish_time = time.perf_counter() - mark
+            hit = any(recovered(r.chi2, reference) for r in polished)
+            n_recovered[crossing] += hit
+            best = min((r.chi2 for r in polished), default=float("inf"))
+            print(
+                f"[{event['index']:3d}] crossing seeds {'on' if crossing else 'off'}: delta chi2 "
+                f"{event['delta_chi2']:.3g}, truth-polish chi2 {reference:.1f}; truth s "
+                f"{truth['s']:.3f} q {truth['q']:.3g} u_0 {truth['u_0']:.3f} t_E "
+                f"{truth['t_E']:.2f} alpha {truth['alpha']:.1f} rho {truth['rho']:.2g}; search "
+                f"{search:.1f} s, polish {polish_time:.1f} s, best {best:.1f}"
+                f" -> {'RECOVERED' if hit else 'missed'}"
+            )
+            for k, result in enumerate(polished):
+                d_alpha = (found["alpha"][k] - truth["alpha"] + 180.0) % 360.0 - 180.0
+                start_chi2 = likelihood.chi2({n: found[n][k] for n in PARAMETER_NAMES})[0]
+                print(
+                    f"    start s {found['s'][k]:.3f} q {found['q'][k]:.3g} | d alpha "
+                    f"{d_alpha:+6.1f} d u_0 {found['u_0'][k] - truth['u_0']:+.3f} t_E ratio "
+                    f"{found['t_E'][k] / truth['t_E']:.3f} d t_0/t_E "
+                    f"{(found['t_0'][k] - truth['t_0']) / truth['t_E']:+.3f} rho "
+                    f"{found['rho'][k]:.0e} | chi2 {start_chi2:.4g} -> polished {result.chi2:.1f}"
+                    f"{'  recovered' if recovered(result.chi2, reference) else ''}"
+                )
+            sys.stdout.flush()
+    for crossing in variants:
+        label = "with" if crossing else "without"
+        print(f"recovered by a map start, {label} crossing seeds: {n_recovered[crossing]}/{n_done}")
 
 
 if __name__ == "__main__":

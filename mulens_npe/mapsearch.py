@@ -40,6 +40,9 @@ __all__ = [
     "magnification_map",
     "binned_data",
     "magnified_window",
+    "sharp_times",
+    "caustic_points",
+    "crossing_trajectories",
     "score",
     "map_targets",
     "map_candidates",
@@ -265,6 +268,98 @@ def magnified_window(data: BinnedData, threshold: float = 5.0) -> tuple[float, f
     return float(times.min()), float(max(times.max(), times.min() + 0.5))
 
 
+def sharp_times(
+    data: BinnedData, n: int = 6, min_gap: float = 0.2, significance: float = 10.0
+) -> np.ndarray:
+    """Times of the sharpest flux changes: candidate caustic crossings (days, sharpest first).
+
+    Between consecutive bins of each dataset (no gap over half a day), the change of flux
+    must exceed ``significance`` sigma; these are ranked by their rate relative to the flux
+    above the dataset's 10th percentile (a caustic entry or exit changes the flux by a large
+    factor in hours; a smooth peak by a small one per day). At most ``n`` times, at least
+    ``min_gap`` days apart.
+    """
+    times, rates = [], []
+    for part, flux, weight in zip(data.slices, data.flux, data.weight, strict=True):
+        t = data.time[part]
+        if t.size < 2:
+            continue
+        excess = np.maximum(flux - np.percentile(flux, 10.0), 0.0)
+        d_flux = np.abs(np.diff(flux))
+        d_time = np.diff(t)
+        sigma = np.sqrt(1.0 / weight[1:] + 1.0 / weight[:-1])
+        level = np.maximum(np.minimum(excess[1:], excess[:-1]), 3.0 * sigma)
+        ok = (d_flux > significance * sigma) & (d_time > 0) & (d_time < 0.5)
+        times.append(0.5 * (t[1:] + t[:-1])[ok])
+        rates.append((d_flux / (d_time * level))[ok] if ok.any() else np.zeros(0))
+    if not times:
+        return np.zeros(0)
+    times_all, rates_all = np.concatenate(times), np.concatenate(rates)
+    chosen: list[float] = []
+    for k in np.argsort(-rates_all, kind="stable"):
+        if len(chosen) >= n:
+            break
+        if all(abs(times_all[k] - c) >= min_gap for c in chosen):
+            chosen.append(float(times_all[k]))
+    return np.array(chosen)
+
+
+def caustic_points(s: float, q: float, n: int) -> np.ndarray:
+    """About ``n`` points spread evenly along the caustics of (s, q), shape ``(m, 2)``."""
+    curves = [
+        np.column_stack([cx, cy]) for cx, cy in VBMicrolensing.VBMicrolensing().Caustics(s, q)
+    ]
+    lengths = [float(np.sum(np.hypot(*np.diff(c, axis=0).T))) for c in curves]
+    total = sum(lengths)
+    points = []
+    for curve, length in zip(curves, lengths, strict=True):
+        k = max(2, int(round(n * length / total))) if total > 0 else 2
+        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(curve, axis=0).T))])
+        at = np.linspace(0.0, arc[-1], k, endpoint=False)
+        points.append(
+            np.column_stack([np.interp(at, arc, curve[:, 0]), np.interp(at, arc, curve[:, 1])])
+        )
+    return np.concatenate(points)
+
+
+def crossing_trajectories(
+    points: np.ndarray, times: np.ndarray, t_e_bounds: tuple[float, float]
+) -> dict[str, np.ndarray]:
+    """Straight trajectories through two caustic points at two candidate crossing times.
+
+    For each pair of times ``t_a < t_b`` and each ordered pair of points ``(p, p')``, the
+    source is at ``p`` at ``t_a`` and at ``p'`` at ``t_b``: ``t_E = (t_b - t_a) / |p' - p|``
+    (days; pairs outside ``t_e_bounds`` dropped), alpha from the direction of motion
+    (source at ``-(tau cos alpha - u_0 sin alpha, tau sin alpha + u_0 cos alpha)``). A
+    negative u_0 is mirrored in the lens axis (``u_0, alpha -> -u_0, -alpha``: the same
+    light curve).
+    """
+    empty = {name: np.zeros(0) for name in ("t_0", "u_0", "t_E", "alpha")}
+    times = np.sort(np.asarray(times, float))
+    if times.size < 2 or len(points) < 2:
+        return empty
+    a, b = np.triu_indices(times.size, k=1)
+    i, j = np.nonzero(~np.eye(len(points), dtype=bool))
+    step = points[j] - points[i]  # (m, 2)
+    length = np.hypot(step[:, 0], step[:, 1])
+    direction = step / length[:, None]  # = -(cos alpha, sin alpha)
+    alpha = np.arctan2(-direction[:, 1], -direction[:, 0])
+    u_0 = points[i, 0] * np.sin(alpha) - points[i, 1] * np.cos(alpha)
+    tau_a = np.sum(points[i] * direction, axis=1)
+    d_t = (times[b] - times[a])[:, None]
+    t_e = d_t / length[None, :]
+    t_0 = times[a][:, None] - tau_a[None, :] * t_e
+    keep = (t_e >= t_e_bounds[0]) & (t_e <= t_e_bounds[1])
+    u = np.broadcast_to(u_0, t_e.shape)[keep]
+    alpha_deg = np.rad2deg(np.broadcast_to(alpha, t_e.shape)[keep])
+    return {
+        "t_0": t_0[keep],
+        "u_0": np.abs(u),
+        "t_E": t_e[keep],
+        "alpha": np.where(u < 0, -alpha_deg, alpha_deg) % 360.0,
+    }
+
+
 def score(
     sky: MagnificationMap, data: BinnedData, trajectories: Mapping[str, np.ndarray]
 ) -> np.ndarray:
@@ -338,21 +433,38 @@ def _search_one(
         "t_E": np.exp(log_te),
         "alpha": rng.uniform(0.0, 360.0, n_random),
     }
-    blur = 0.04
+    return _descend(sky, data, pop, rng, n_elite, n_rounds, n_random, t_e_bounds, 0.04, deadline)
+
+
+def _descend(
+    sky: MagnificationMap,
+    data: BinnedData,
+    pop: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    n_elite: int,
+    n_rounds: int,
+    n_trials: int,
+    t_e_bounds: tuple[float, float],
+    blur: float,
+    deadline: float | None = None,
+    scale: float = 1.0,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Rounds of shrinking perturbations of the ``n_elite`` best trajectories (``n_trials``
+    children a round) on the map blurred by ``blur`` Einstein radii, less each round."""
+    lo_te, hi_te = np.log(t_e_bounds[0]), np.log(t_e_bounds[1])
     chi2 = score(sky.smoothed(blur), data, pop)
     for round_ in range(n_rounds):
         if deadline is not None and clock.perf_counter() > deadline:
             break
         keep = np.argsort(chi2)[:n_elite]
         elite = {k: v[keep] for k, v in pop.items()}
-        shrink = 0.6**round_
-        blur = 0.04 * 0.6 ** (round_ + 1)
-        n_child = max(1, n_random // n_elite)
+        shrink = scale * 0.6**round_
+        n_child = max(1, n_trials // n_elite)
         rep = {k: np.repeat(v, n_child) for k, v in elite.items()}
-        scale = (0.05 * shrink, 0.05 * shrink, 0.1 * shrink, 5.0 * shrink)
-        child = _perturbed(rep, rng, scale, (lo_te, hi_te))
+        steps = (0.05 * shrink, 0.05 * shrink, 0.1 * shrink, 5.0 * shrink)
+        child = _perturbed(rep, rng, steps, (lo_te, hi_te))
         pop = {k: np.concatenate([elite[k], child[k]]) for k in elite}
-        chi2 = score(sky.smoothed(blur), data, pop)
+        chi2 = score(sky.smoothed(blur * 0.6 ** (round_ + 1)), data, pop)
     return pop, chi2
 
 
@@ -432,6 +544,9 @@ def map_targets(
 
 RHO_LADDER = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
+#: starting blur (Einstein radii) and step scale of the descent from crossing trajectories
+CROSSING_BLUR, CROSSING_STEP = 0.01, 0.3
+
 
 def map_candidates(
     likelihood: Likelihood,
@@ -446,6 +561,7 @@ def map_candidates(
     refine: bool = True,
     n_fine: int = 20,
     n_maps: int = 4,
+    crossing_seeds: bool = False,
     seed: int = 0,
     deadline: float | None = None,
 ) -> dict[str, np.ndarray]:
@@ -477,6 +593,13 @@ def map_candidates(
         With more (s, q) than this, each gets a quick search first (a tenth of the
         trajectories on a coarser map and 250 bins, in at most half of the time to
         ``deadline``) and only the ``n_maps`` best are searched in full.
+    crossing_seeds : bool
+        Also descend, on each map, from the trajectories that cross its caustics at two of
+        the data's sharpest flux changes (:func:`sharp_times`, :func:`crossing_trajectories`;
+        the classical way into the basin of a caustic-crossing binary). Off by default: on
+        the true (s, q) of 18 strong simulated binaries it found the true basin for 9 against
+        8 without, and took 1.48 times as long (``benchmarks/bench_mapsearch.py --truth
+        --crossing both``).
     seed : int
         Seed of the random trajectories.
     deadline : float, optional
@@ -495,6 +618,48 @@ def map_candidates(
     sharp = binned_data(likelihood, max_points=2000, floor=0.003)
     exact = likelihood.subset(1500)
     ladder = np.asarray(rho_ladder, float)
+    crossings = sharp_times(sharp) if crossing_seeds else np.zeros(0)
+    # its own stream: with or without crossing seeds the random search draws the same
+    cross_rng = np.random.default_rng([seed, 1])
+
+    def search(
+        sky: MagnificationMap,
+        binned: BinnedData,
+        n_trials: int,
+        n_best: int,
+        rounds: int,
+        n_points: int,
+        until: float | None,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Random search, and a descent from the crossing trajectories; chi2 on one blur."""
+        pop, chi2 = _search_one(
+            sky, binned, window, rng, n_trials, n_best, rounds, t_e_bounds, until
+        )
+        if crossings.size < 2:
+            return pop, chi2
+        seeds = crossing_trajectories(caustic_points(sky.s, sky.q, n_points), crossings, t_e_bounds)
+        if seeds["t_0"].size == 0:
+            return pop, chi2
+        if seeds["t_0"].size > n_trials:
+            pick = cross_rng.choice(seeds["t_0"].size, n_trials, replace=False)
+            seeds = {k: v[pick] for k, v in seeds.items()}
+        # the seeds already sit on the caustics: less blur and smaller steps than at random
+        found, _ = _descend(
+            sky,
+            binned,
+            seeds,
+            cross_rng,
+            n_best,
+            rounds,
+            n_trials,
+            t_e_bounds,
+            CROSSING_BLUR,
+            until,
+            CROSSING_STEP,
+        )
+        merged = {k: np.concatenate([pop[k], found[k]]) for k in pop}
+        return merged, score(sky.smoothed(0.04 * 0.6**rounds), binned, merged)
+
     s_q = list(s_q)
     if len(s_q) > n_maps:
         # a quick search on every map (a tenth of the trajectories, 250 bins), in at most
@@ -506,15 +671,13 @@ def map_candidates(
         for s, q in s_q:
             if quick_deadline is not None and clock.perf_counter() > quick_deadline:
                 break
-            _, chi2 = _search_one(
+            _, chi2 = search(
                 magnification_map(s, q, step=0.02, max_nodes=250),
                 coarse,
-                window,
-                rng,
                 max(n_random // 10, n_elite),
                 n_elite // 4,
                 3,
-                t_e_bounds,
+                30,
                 quick_deadline,
             )
             quick.append(float(np.min(chi2)))
@@ -524,9 +687,7 @@ def map_candidates(
         if deadline is not None and clock.perf_counter() > deadline:
             break
         sky = magnification_map(s, q)
-        pop, chi2 = _search_one(
-            sky, data, window, rng, n_random, n_elite, n_rounds, t_e_bounds, deadline
-        )
+        pop, chi2 = search(sky, data, n_random, n_elite, n_rounds, 80, deadline)
         if refine:
             elite = np.argsort(chi2)[:n_fine]
             pop, chi2 = _refine_fine(

@@ -8,12 +8,15 @@ from mulens_npe.errors import ConfigurationError
 from mulens_npe.lightcurve import LightCurve
 from mulens_npe.mapsearch import (
     binned_data,
+    caustic_points,
+    crossing_trajectories,
     far_field,
     magnification_map,
     magnified_window,
     map_candidates,
     map_targets,
     score,
+    sharp_times,
 )
 from mulens_npe.polish import Likelihood
 from mulens_npe.simulate.magnification import binary_magnification, source_trajectory
@@ -111,3 +114,58 @@ def test_the_search_stops_at_its_deadline():
     likelihood = Likelihood(_event())
     found = map_candidates(likelihood, [(1.1, 0.3), (0.8, 0.1)], deadline=0.0)
     assert found["t_0"].size == 0
+
+
+def test_the_sharpest_times_are_where_the_source_crosses_a_caustic():
+    times = sharp_times(binned_data(Likelihood(_event()), max_points=2000, floor=0.003))
+    assert 2 <= times.size <= 6
+    x, y = source_trajectory(BINARY, times[:2])
+    caustic = caustic_points(BINARY["s"], BINARY["q"], 4000)
+    distance = np.hypot(x[0][:, None] - caustic[:, 0], y[0][:, None] - caustic[:, 1]).min(axis=1)
+    assert np.all(distance < 0.02), distance
+
+
+def test_crossing_trajectories_recover_the_line_through_two_points():
+    # the source positions of the true trajectory at two times give back that trajectory
+    t_a, t_b = 2460025.0, 2460033.0
+    x, y = source_trajectory(BINARY, np.array([t_a, t_b]))
+    points = np.column_stack([x[0], y[0]])
+    found = crossing_trajectories(points, np.array([t_b, t_a]), (1.0, 300.0))
+    assert found["t_0"].size == 2  # both orders of the points
+    match = [
+        k
+        for k in range(2)
+        if abs(found["t_E"][k] - BINARY["t_E"]) < 1e-9
+        and abs(found["t_0"][k] - BINARY["t_0"]) < 1e-6
+        and abs(found["u_0"][k] - BINARY["u_0"]) < 1e-9
+        and abs(found["alpha"][k] - BINARY["alpha"]) < 1e-6
+    ]
+    assert match
+    # below the lens axis (u_0 < 0) the mirror image is returned: the same light curve
+    below = dict(BINARY, u_0=-0.12, alpha=100.0)
+    x, y = source_trajectory(below, np.array([t_a, t_b]))
+    found = crossing_trajectories(np.column_stack([x[0], y[0]]), np.array([t_a, t_b]), (1, 300))
+    k = int(np.argmin(np.abs(found["t_E"] - BINARY["t_E"]) + np.abs(found["t_0"] - BINARY["t_0"])))
+    assert found["u_0"][k] == pytest.approx(0.12) and found["alpha"][k] == pytest.approx(260.0)
+    mirrored = {**below, **{n: found[n][k] for n in ("t_0", "u_0", "t_E", "alpha")}}
+    times = np.linspace(t_a - 10.0, t_b + 10.0, 50)
+    np.testing.assert_allclose(
+        binary_magnification(mirrored, times)[0], binary_magnification(below, times)[0], rtol=1e-6
+    )
+    # t_E outside the bounds is dropped
+    assert crossing_trajectories(points, np.array([t_a, t_b]), (1.0, 5.0))["t_0"].size == 0
+
+
+def test_the_crossing_seeded_search_finds_the_trajectory_with_few_random_trials():
+    # 2,000 random trajectories and no fine map: at random the search ends off the true
+    # basin for two of these three seeds; from the crossings it lands in it for all three
+    likelihood = Likelihood(_event())
+    options = dict(n_random=2000, n_elite=50, refine=False, crossing_seeds=True)
+    for seed in (3, 4, 5):
+        found = map_candidates(likelihood, [(BINARY["s"], BINARY["q"])], seed=seed, **options)
+        best = {k: found[k][0] for k in found}
+        d_alpha = abs((best["alpha"] - BINARY["alpha"] + 180.0) % 360.0 - 180.0)
+        assert d_alpha < 5.0, (seed, best)
+        assert best["u_0"] == pytest.approx(BINARY["u_0"], abs=0.02)
+        assert best["t_E"] == pytest.approx(BINARY["t_E"], rel=0.05)
+        assert best["t_0"] == pytest.approx(BINARY["t_0"], abs=0.2)
