@@ -291,7 +291,7 @@ def sharp_times(
         level = np.maximum(np.minimum(excess[1:], excess[:-1]), 3.0 * sigma)
         ok = (d_flux > significance * sigma) & (d_time > 0) & (d_time < 0.5)
         times.append(0.5 * (t[1:] + t[:-1])[ok])
-        rates.append((d_flux / (d_time * level))[ok] if ok.any() else np.zeros(0))
+        rates.append(d_flux[ok] / (d_time[ok] * level[ok]))
     if not times:
         return np.zeros(0)
     times_all, rates_all = np.concatenate(times), np.concatenate(rates)
@@ -309,12 +309,11 @@ def caustic_points(s: float, q: float, n: int) -> np.ndarray:
     curves = [
         np.column_stack([cx, cy]) for cx, cy in VBMicrolensing.VBMicrolensing().Caustics(s, q)
     ]
-    lengths = [float(np.sum(np.hypot(*np.diff(c, axis=0).T))) for c in curves]
-    total = sum(lengths)
+    arcs = [np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(c, axis=0).T))]) for c in curves]
+    total = sum(float(arc[-1]) for arc in arcs)
     points = []
-    for curve, length in zip(curves, lengths, strict=True):
-        k = max(2, int(round(n * length / total))) if total > 0 else 2
-        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(curve, axis=0).T))])
+    for curve, arc in zip(curves, arcs, strict=True):
+        k = max(2, int(round(n * arc[-1] / total))) if total > 0 else 2
         at = np.linspace(0.0, arc[-1], k, endpoint=False)
         points.append(
             np.column_stack([np.interp(at, arc, curve[:, 0]), np.interp(at, arc, curve[:, 1])])
@@ -433,7 +432,9 @@ def _search_one(
         "t_E": np.exp(log_te),
         "alpha": rng.uniform(0.0, 360.0, n_random),
     }
-    return _descend(sky, data, pop, rng, n_elite, n_rounds, n_random, t_e_bounds, 0.04, deadline)
+    return _descend(
+        sky, data, pop, rng, n_elite, n_rounds, n_random, t_e_bounds, SEARCH_BLUR, deadline
+    )
 
 
 def _descend(
@@ -543,6 +544,9 @@ def map_targets(
 
 
 RHO_LADDER = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+
+#: starting blur (Einstein radii) of the descent from random trajectories
+SEARCH_BLUR = 0.04
 
 #: starting blur (Einstein radii) and step scale of the descent from crossing trajectories
 CROSSING_BLUR, CROSSING_STEP = 0.01, 0.3
@@ -658,7 +662,8 @@ def map_candidates(
             CROSSING_STEP,
         )
         merged = {k: np.concatenate([pop[k], found[k]]) for k in pop}
-        return merged, score(sky.smoothed(0.04 * 0.6**rounds), binned, merged)
+        # both ranked on the blur the random search ends on
+        return merged, score(sky.smoothed(SEARCH_BLUR * 0.6**rounds), binned, merged)
 
     s_q = list(s_q)
     if len(s_q) > n_maps:
