@@ -40,8 +40,8 @@ def fitted(request, tmp_path_factory):
         # starts (made for stellar binaries: unbounded, polishing them took minutes here)
         budget = ["--time-budget", "600", "--no-map-starts"]
     else:
-        # fit's default budget: unbounded, the map starts of this binary took the whole
-        # 600 s in polish (and the expected failure below does not depend on it)
+        # fit's default budget: given 600 s, polishing this binary's map starts took all
+        # of it (and the expected failure below does not depend on the budget)
         budget = ["--time-budget", "120"]
     status = main(
         [
