@@ -31,6 +31,7 @@ from .prior import Prior
 __all__ = [
     "Likelihood",
     "PolishResult",
+    "anneal",
     "polish",
     "polish_modes",
     "single_lens_fit",
@@ -54,6 +55,16 @@ _WIDE_BOUNDS = {
 
 REFINE_SHARE = 0.2
 """Share of a two-stage polish's time budget kept for polishing the best optima on all epochs."""
+
+ANNEAL_RHO = (0.05, 0.02, 0.008, 0.003)
+"""Source radii [theta_E] held fixed in turn by :func:`anneal` (those above the start's).
+
+A large source smooths the caustics, so the chi2 surface of a caustic-crossing event loses
+the narrow ridges that stop a local optimiser short of the crossing times; shrinking it in
+steps follows the minimum back to a sharp caustic."""
+
+MAX_RESTARTS = 8
+"""Restarts of the best optimum in a two-stage polish with ``extend`` (each must improve)."""
 
 
 class _OutOfTime(Exception):
@@ -280,6 +291,54 @@ def polish(
     return results
 
 
+def anneal(
+    likelihood: Likelihood,
+    start: Mapping[str, float],
+    *,
+    prior: Prior | None = None,
+    max_evaluations: int = 200,
+    deadline: float | None = None,
+) -> PolishResult:
+    """Polish with the source radius held at each of :data:`ANNEAL_RHO` in turn, then free.
+
+    Only the radii larger than the start's are used: each stage starts from the previous
+    one's optimum, and the last frees ``rho`` again. Where a polish from ``start`` stops on a
+    ridge of a caustic crossing (the crossing times a little off), the smoother surfaces of a
+    larger source lead it on; where it does not help the result is worse than a plain
+    polish, so compare the two.
+
+    Parameters
+    ----------
+    likelihood, prior, max_evaluations, deadline
+        As in :func:`polish` (``max_evaluations`` per stage).
+    start : mapping
+        MulensModel parameters of one starting point.
+
+    Returns
+    -------
+    PolishResult
+        The free stage's result (with its covariance); ``n_evaluations`` counts every stage,
+        ``start_chi2`` is the chi2 at ``start``.
+    """
+    deadline = np.inf if deadline is None else float(deadline)
+    bounds = _bounds(prior, likelihood.time_range)
+    point = {name: float(start[name]) for name in PARAMETER_NAMES}
+    start_chi2, n_evaluations = float(likelihood.chi2(start)[0]), 1
+    for rho in [r for r in ANNEAL_RHO if r > point["rho"]] + [None]:
+        stage_bounds = dict(bounds)
+        if rho is not None:
+            rho = float(np.clip(rho, *bounds["rho"]))
+            # least_squares needs low < high: a box 1e-9 wide in ln rho holds it fixed
+            stage_bounds["rho"] = (rho, rho * (1.0 + 1e-9))
+            point = dict(point, rho=rho * (1.0 + 5e-10))
+        covariance = rho is None  # the free stage's optimum is the result
+        result = _polish_one(likelihood, point, stage_bounds, max_evaluations, deadline, covariance)
+        n_evaluations += result.n_evaluations
+        point = result.parameters
+    result.start_chi2, result.n_evaluations = start_chi2, n_evaluations
+    return result
+
+
 def _polish_one(
     likelihood: Likelihood,
     start: dict[str, float],
@@ -384,6 +443,7 @@ def polish_modes(
     fast: Likelihood | None = None,
     n_refine: int = 5,
     extend: bool = False,
+    refine_share: float = REFINE_SHARE,
 ) -> list[list[PolishResult]]:
     """Screen the draws of each mode with a cheap chi2, then polish the best few of each.
 
@@ -407,14 +467,19 @@ def polish_modes(
     fast : Likelihood, optional
         A cheaper likelihood of the same data (:meth:`Likelihood.compressed`) to polish the
         starts on. Each optimum is then evaluated on ``likelihood`` and the ``n_refine``
-        best distinct ones are polished again on it (with a time budget, :data:`REFINE_SHARE`
+        best distinct ones are polished again on it (with a time budget, ``refine_share``
         of it is kept for this), so every returned chi2 is the full data's.
     n_refine : int
         Optima polished again on ``likelihood`` when ``fast`` is given.
     extend : bool
         With a time budget, keep polishing further screened draws of every mode (round-robin,
         in screening order) after the first ``n_starts`` until the polishing share of the
-        budget is spent.
+        budget is spent; and with ``fast``, once the ``n_refine`` best are refined, restart
+        the polish of the best optimum while it improves (at most :data:`MAX_RESTARTS`
+        times), then try :func:`anneal` from it, until the budget is spent.
+    refine_share : float
+        Share of the time budget kept for the refinement on ``likelihood`` when ``fast`` is
+        given (default :data:`REFINE_SHARE`).
 
     Returns
     -------
@@ -426,13 +491,17 @@ def polish_modes(
         raise ConfigurationError(f"polish_modes: n_starts must be >= 1, got {n_starts}.")
     if int(n_refine) < 0:
         raise ConfigurationError(f"polish_modes: n_refine must be >= 0, got {n_refine}.")
+    if not 0.0 <= float(refine_share) < 1.0:
+        raise ConfigurationError(
+            f"polish_modes: refine_share must be in [0, 1), got {refine_share}."
+        )
     begin = clock()
     deadline = np.inf if time_budget is None else begin + float(time_budget)
     two_stage = fast is not None and fast is not likelihood
     # the first stage stops early enough to leave the refinement its share of the budget
     first_deadline = deadline
     if two_stage and time_budget is not None:
-        first_deadline = begin + (1.0 - REFINE_SHARE) * float(time_budget)
+        first_deadline = begin + (1.0 - float(refine_share)) * float(time_budget)
     extend = bool(extend) and time_budget is not None
     screen = likelihood.subset(screen_points)
     box = _bounds(prior, likelihood.time_range)
@@ -476,6 +545,8 @@ def polish_modes(
         results = _refine(
             likelihood, results, starts, int(n_refine), prior, max_evaluations, deadline, clock
         )
+        if extend:
+            _restart_best(likelihood, results, prior, max_evaluations, deadline, clock)
     return results
 
 
@@ -541,6 +612,62 @@ def _refine(
             again.n_evaluations += out[m][k].n_evaluations
             out[m][k] = again
     return out
+
+
+def _restart_best(
+    likelihood: Likelihood,
+    results: list[list[PolishResult]],
+    prior: Prior | None,
+    max_evaluations: int,
+    deadline: float,
+    clock: Callable[[], float],
+) -> None:
+    """Polish the best result again while time lasts, replacing it in ``results`` when better.
+
+    A trust-region fit that stops on the ridge of a caustic crossing often moves on when
+    restarted (its trust region starts wide again): restart while each restart improves the
+    chi2, at most :data:`MAX_RESTARTS` times; when one does not, try :func:`anneal` once and,
+    if that improved, restart again.
+    """
+    flat = [(m, k) for m, rs in enumerate(results) for k, r in enumerate(rs) if r.optimised]
+    if not flat:
+        return
+    m, k = min(flat, key=lambda mk: results[mk[0]][mk[1]].chi2)
+    annealed, restarts = False, 0
+    while clock() < deadline:
+        best = results[m][k]
+        if restarts < MAX_RESTARTS:
+            [again] = polish(
+                likelihood,
+                best.parameters,
+                prior=prior,
+                max_evaluations=max_evaluations,
+                deadline=deadline,
+            )
+            restarts += 1
+        elif not annealed:
+            again, annealed, restarts = (
+                anneal(
+                    likelihood,
+                    best.parameters,
+                    prior=prior,
+                    max_evaluations=max_evaluations,
+                    deadline=deadline,
+                ),
+                True,
+                MAX_RESTARTS - 2,  # an annealed improvement earns two more restarts
+            )
+        else:
+            return
+        if again.chi2 < best.chi2 - 1e-3:
+            again.n_evaluations += best.n_evaluations
+            again.start_chi2 = best.start_chi2
+            again.covariance = again.covariance if again.covariance is not None else best.covariance
+            results[m][k] = again
+        elif restarts < MAX_RESTARTS:
+            restarts = MAX_RESTARTS  # no gain: go on to the annealed polish
+        elif annealed:
+            return
 
 
 def _same_geometry(a: np.ndarray, b: np.ndarray) -> bool:

@@ -22,7 +22,7 @@ from .lightcurve import LightCurve
 from .mapsearch import map_candidates, map_targets
 from .modes import Mode, find_modes
 from .parameters import PARAMETER_NAMES
-from .polish import Likelihood, polish_modes, single_lens_fit
+from .polish import REFINE_SHARE, Likelihood, polish_modes, single_lens_fit
 from .preprocess import NetworkInput
 from .prior import LOG_UNIFORM, Prior
 from .solutions import Proposal, Solution, rank_solutions
@@ -31,6 +31,10 @@ from .solutions import Proposal, Solution, rank_solutions
 MAP_SEARCH_CHI2_DOF = 2.0
 #: distinct (s, q) of the posterior given a quick map search each, densest first
 MAP_TARGETS = 40
+#: share of the polishing budget kept for the final full-data polish where the map search ran
+#: (a strong binary: a narrow minimum, slow full-data polishes); there the best optimum is
+#: restarted and annealed until the budget is spent (``polish_modes(extend=True)``)
+STRONG_REFINE_SHARE = 0.4
 
 __all__ = ["build_proposal", "propose_settings", "event_prior", "mode_draws", "honesty_warnings"]
 
@@ -134,6 +138,7 @@ def build_proposal(
         if found["t_0"].size:
             candidates.insert(0, {name: found[name] for name in PARAMETER_NAMES})
             origins.insert(0, ("map", None))
+    strong = "map" in (origin for origin, _ in origins)
     timings["map"] = clock() - mark
     mark = clock()
     budget = None if time_budget is None else max(float(time_budget) - (mark - start), 1e-3)
@@ -147,6 +152,7 @@ def build_proposal(
         fast=likelihood.compressed(single) if polish and settings["compress"] else None,
         n_refine=max(5, n_solutions),
         extend=polish and settings["extend"],
+        refine_share=STRONG_REFINE_SHARE if strong else REFINE_SHARE,
     )
     bands = [lc.band for lc in lightcurves]
     solutions = [

@@ -8,7 +8,10 @@ import pytest
 from mulens_npe.errors import ConfigurationError, InputDataError
 from mulens_npe.lightcurve import LightCurve
 from mulens_npe.polish import (
+    ANNEAL_RHO,
     Likelihood,
+    _restart_best,
+    anneal,
     from_internal,
     polish,
     polish_modes,
@@ -226,6 +229,43 @@ def test_two_stage_polish_reports_full_data_chi2_and_extends_with_a_budget(likel
     assert len(extended) == 12
     with pytest.raises(ConfigurationError, match="n_refine"):
         polish_modes(likelihood, [near], n_refine=-1)
+    with pytest.raises(ConfigurationError, match="refine_share"):
+        polish_modes(likelihood, [near], refine_share=1.0)
+
+
+def test_anneal_frees_rho_at_the_end_and_is_a_plain_polish_for_a_large_source(likelihood):
+    start = dict(TRUTH, t_0=TRUTH["t_0"] + 0.01, alpha=TRUTH["alpha"] + 0.5, rho=2e-3)
+    result = anneal(likelihood, start, max_evaluations=40)
+    # the stages held rho at 0.05, 0.02, 0.008 and 0.003; the last one let it go again
+    assert result.parameters["rho"] not in ANNEAL_RHO
+    assert result.chi2 == pytest.approx(likelihood.chi2(result.parameters)[0], rel=1e-9)
+    assert result.start_chi2 == pytest.approx(likelihood.chi2(start)[0], rel=1e-9)
+    assert result.chi2 < result.start_chi2 and result.covariance is not None
+    assert result.n_evaluations > 4 * 7  # every stage ran at least one Jacobian
+    # a source larger than every held radius: only the free stage, i.e. polish itself
+    large = dict(start, rho=0.06)
+    [plain] = polish(likelihood, large, max_evaluations=40)
+    annealed = anneal(likelihood, large, max_evaluations=40)
+    assert annealed.chi2 == plain.chi2 and annealed.parameters == plain.parameters
+
+
+def test_restarting_the_best_optimum_only_improves_it(likelihood):
+    rng = np.random.default_rng(7)
+    start = {k: v * (1 + 0.002 * rng.standard_normal()) for k, v in TRUTH.items()}
+    start["t_0"] = TRUTH["t_0"] + 0.005
+    [short] = polish(likelihood, start, max_evaluations=16)  # stopped early
+    worse = polish(likelihood, dict(start, t_0=TRUTH["t_0"] + 0.05), max_evaluations=1)[0]
+    results = [[worse], [short]]
+    _restart_best(likelihood, results, None, 16, time.perf_counter() + 60.0, time.perf_counter)
+    assert results[0][0] is worse  # only the best is restarted
+    best = results[1][0]
+    assert best.chi2 < short.chi2
+    assert best.chi2 == pytest.approx(likelihood.chi2(best.parameters)[0], rel=1e-9)
+    assert best.start_chi2 == short.start_chi2 and best.n_evaluations > short.n_evaluations
+    # no time left: nothing changes
+    again = [[short]]
+    _restart_best(likelihood, again, None, 16, time.perf_counter() - 1.0, time.perf_counter)
+    assert again[0][0] is short
 
 
 def test_bad_input_raises_library_errors(likelihood):
