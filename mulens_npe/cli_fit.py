@@ -304,7 +304,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--no-extend",
         action="store_true",
         help="polish --n-starts draws per mode and stop (default: while the time budget "
-        "lasts, also further screened draws)",
+        "lasts, also further screened draws, then restarts of the best optimum)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 

@@ -217,7 +217,9 @@ class NPEInitializer:
             throughout (as before this option existed).
         extend : bool
             With a ``time_budget``, spend what is left of it on further screened draws
-            (above). False: polish ``n_starts`` per mode and stop.
+            (above) and, with ``compress``, on restarting the best optimum's polish while it
+            improves, then annealing it (:func:`mulens_npe.polish.anneal`). False: polish
+            ``n_starts`` per mode and stop.
         map_starts : bool
             Also polish starts from the magnification-map search when the single lens fails
             badly (5-10 s per map, at most 4 maps and a third of the ``time_budget``; only
