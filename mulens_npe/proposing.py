@@ -35,6 +35,9 @@ MAP_TARGETS = 40
 #: (a strong binary: a narrow minimum, slow full-data polishes); there the best optimum is
 #: restarted and annealed until the budget is spent (``polish_modes(extend=True)``)
 STRONG_REFINE_SHARE = 0.4
+#: optima polished again on all epochs there before the best one is restarted and annealed
+#: (elsewhere ``max(5, n_solutions)``): each such polish takes 10-50 s on a strong binary
+STRONG_N_REFINE = 1
 
 __all__ = ["build_proposal", "propose_settings", "event_prior", "mode_draws", "honesty_warnings"]
 
@@ -150,7 +153,7 @@ def build_proposal(
         max_evaluations=settings["max_evaluations"] if polish else 1,
         time_budget=budget,
         fast=likelihood.compressed(single) if polish and settings["compress"] else None,
-        n_refine=max(5, n_solutions),
+        n_refine=STRONG_N_REFINE if strong else max(5, n_solutions),
         extend=polish and settings["extend"],
         refine_share=STRONG_REFINE_SHARE if strong else REFINE_SHARE,
     )
