@@ -637,6 +637,7 @@ def _restart_best(
     while clock() < deadline:
         best = results[m][k]
         if restarts < MAX_RESTARTS:
+            restarts += 1
             [again] = polish(
                 likelihood,
                 best.parameters,
@@ -644,30 +645,26 @@ def _restart_best(
                 max_evaluations=max_evaluations,
                 deadline=deadline,
             )
-            restarts += 1
         elif not annealed:
-            again, annealed, restarts = (
-                anneal(
-                    likelihood,
-                    best.parameters,
-                    prior=prior,
-                    max_evaluations=max_evaluations,
-                    deadline=deadline,
-                ),
-                True,
-                MAX_RESTARTS - 2,  # an annealed improvement earns two more restarts
+            annealed = True
+            restarts = MAX_RESTARTS - 2  # an annealed improvement earns two more restarts
+            again = anneal(
+                likelihood,
+                best.parameters,
+                prior=prior,
+                max_evaluations=max_evaluations,
+                deadline=deadline,
             )
         else:
             return
         if again.chi2 < best.chi2 - 1e-3:
             again.n_evaluations += best.n_evaluations
             again.start_chi2 = best.start_chi2
-            again.covariance = again.covariance if again.covariance is not None else best.covariance
+            if again.covariance is None:
+                again.covariance = best.covariance
             results[m][k] = again
-        elif restarts < MAX_RESTARTS:
-            restarts = MAX_RESTARTS  # no gain: go on to the annealed polish
-        elif annealed:
-            return
+        else:
+            restarts = MAX_RESTARTS  # no gain: anneal next, or stop once annealed
 
 
 def _same_geometry(a: np.ndarray, b: np.ndarray) -> bool:
