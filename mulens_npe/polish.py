@@ -320,10 +320,12 @@ def anneal(
         The free stage's result (with its covariance); ``n_evaluations`` counts every stage,
         ``start_chi2`` is the chi2 at ``start``.
     """
+    if int(max_evaluations) < 1:
+        raise ConfigurationError(f"anneal: max_evaluations must be >= 1, got {max_evaluations}.")
+    start_chi2, n_evaluations = float(likelihood.chi2(start)[0]), 1  # also checks ``start``
     deadline = np.inf if deadline is None else float(deadline)
     bounds = _bounds(prior, likelihood.time_range)
     point = {name: float(start[name]) for name in PARAMETER_NAMES}
-    start_chi2, n_evaluations = float(likelihood.chi2(start)[0]), 1
     for rho in [r for r in ANNEAL_RHO if r > point["rho"]] + [None]:
         stage_bounds = dict(bounds)
         if rho is not None:

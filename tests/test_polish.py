@@ -280,4 +280,8 @@ def test_bad_input_raises_library_errors(likelihood):
     with pytest.raises(ConfigurationError):
         polish(likelihood, TRUTH, max_evaluations=0)
     with pytest.raises(ConfigurationError):
+        anneal(likelihood, TRUTH, max_evaluations=0)
+    with pytest.raises(ConfigurationError, match="missing"):
+        anneal(likelihood, {k: v for k, v in TRUTH.items() if k != "q"})
+    with pytest.raises(ConfigurationError):
         polish_modes(likelihood, [TRUTH], n_starts=0)
