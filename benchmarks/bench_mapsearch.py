@@ -12,15 +12,20 @@ curves per start) and prints, per start, its offsets from the truth, its chi2 an
 chi2 against the truth-started polish (recovered as ``bench_propose.py`` counts it).
 
 ``--crossing both`` searches each event without, then with, the trajectories through the
-caustics at the data's sharpest times (``map_candidates(crossing_seeds=True)``).
+caustics at the data's sharpest times (``map_candidates(crossing_seeds=True)``); likewise
+``--window-bins`` (finer bins inside the magnified window) and ``--finite-nodes`` (maps of a
+source one node wide): every combination of the chosen settings is run on each event, in
+this process, and counted.
 
 Usage: python benchmarks/bench_mapsearch.py --events 45,109,110 [--truth] [--budget 40]
-    [--crossing off|on|both]
+    [--crossing off|on|both] [--window-bins off|on|both] [--finite-nodes off|on|both]
+    [--wide-share F] [--sharp-elites F]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 import warnings
@@ -33,7 +38,12 @@ from bench_propose import recovered, simulate_events, truth_polish  # noqa: E402
 from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
 from mulens_npe.likelihood import Likelihood  # noqa: E402
-from mulens_npe.mapsearch import map_candidates, map_targets  # noqa: E402
+from mulens_npe.mapsearch import (  # noqa: E402
+    SHARP_ELITES,
+    WIDE_SHARE,
+    map_candidates,
+    map_targets,
+)
 from mulens_npe.parameters import PARAMETER_NAMES  # noqa: E402
 from mulens_npe.polish import polish  # noqa: E402
 from mulens_npe.proposing import MAP_TARGETS, event_prior  # noqa: E402
@@ -54,6 +64,25 @@ def main() -> None:
         "times (map_candidates(crossing_seeds=True); 'both': each event searched without, "
         "then with them, in this process; default off, as in propose)",
     )
+    for flag, what in (
+        ("--window-bins", "map_candidates(window_bins): finer bins inside the magnified window"),
+        ("--finite-nodes", "map_candidates(finite_nodes): maps of a source one node wide"),
+    ):
+        parser.add_argument(
+            flag, choices=("on", "off", "both"), default="on", help=f"{what} (default on)"
+        )
+    parser.add_argument(
+        "--wide-share",
+        type=float,
+        default=WIDE_SHARE,
+        help=f"map_candidates(wide_share), default {WIDE_SHARE}",
+    )
+    parser.add_argument(
+        "--sharp-elites",
+        type=float,
+        default=SHARP_ELITES,
+        help=f"map_candidates(sharp_elites), default {SHARP_ELITES}",
+    )
     parser.add_argument("model", nargs="?", default=None)
     args = parser.parse_args()
     wanted = {int(i) for i in args.events.split(",")}
@@ -63,8 +92,13 @@ def main() -> None:
         f"{'the true (s, q)' if args.truth else f'{MAP_TARGETS} posterior (s, q)'}, "
         f"budget {args.budget:g} s"
     )
-    variants = {"on": [True], "off": [False], "both": [False, True]}[args.crossing]
-    n_recovered = {False: 0, True: 0}
+    choices = {"on": [True], "off": [False], "both": [False, True]}
+    variants = list(
+        itertools.product(
+            choices[args.crossing], choices[args.window_bins], choices[args.finite_nodes]
+        )
+    )
+    n_recovered = dict.fromkeys(variants, 0)
     n_done = 0
     for event in simulate_events(init, args.pool, args.seed):
         if event["index"] not in wanted or "skipped" in event:
@@ -81,13 +115,18 @@ def main() -> None:
                 samples = init.sample(lc, 10_000, seed=0)
             targets = map_targets(samples["s"], samples["q"], MAP_TARGETS)
         n_done += 1
-        for crossing in variants:
+        for variant in variants:
+            crossing, window_bins, finite_nodes = variant
             mark = time.perf_counter()
             found = map_candidates(
                 likelihood,
                 targets,
                 t_e_bounds=prior.bounds["t_E"],
                 crossing_seeds=crossing,
+                window_bins=window_bins,
+                finite_nodes=finite_nodes,
+                wide_share=args.wide_share,
+                sharp_elites=args.sharp_elites,
                 seed=0,
                 deadline=mark + args.budget,
             )
@@ -97,10 +136,10 @@ def main() -> None:
             polished = polish(likelihood, starts, prior=prior, covariance=False)
             polish_time = time.perf_counter() - mark
             hit = any(recovered(r.chi2, reference) for r in polished)
-            n_recovered[crossing] += hit
+            n_recovered[variant] += hit
             best = min((r.chi2 for r in polished), default=float("inf"))
             print(
-                f"[{event['index']:3d}] crossing seeds {'on' if crossing else 'off'}: delta chi2 "
+                f"[{event['index']:3d}] {_label(variant)}: delta chi2 "
                 f"{event['delta_chi2']:.3g}, truth-polish chi2 {reference:.1f}; truth s "
                 f"{truth['s']:.3f} q {truth['q']:.3g} u_0 {truth['u_0']:.3f} t_E "
                 f"{truth['t_E']:.2f} alpha {truth['alpha']:.1f} rho {truth['rho']:.2g}; search "
@@ -119,9 +158,15 @@ def main() -> None:
                     f"{'  recovered' if recovered(result.chi2, reference) else ''}"
                 )
             sys.stdout.flush()
-    for crossing in variants:
-        label = "with" if crossing else "without"
-        print(f"recovered by a map start, {label} crossing seeds: {n_recovered[crossing]}/{n_done}")
+    for variant in variants:
+        print(f"recovered by a map start, {_label(variant)}: {n_recovered[variant]}/{n_done}")
+
+
+def _label(variant: tuple[bool, bool, bool]) -> str:
+    names = ("crossing seeds", "window bins", "finite nodes")
+    return ", ".join(
+        f"{name} {'on' if on else 'off'}" for name, on in zip(names, variant, strict=True)
+    )
 
 
 if __name__ == "__main__":

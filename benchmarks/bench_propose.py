@@ -423,6 +423,7 @@ def run_simulated(init: NPEInitializer, args) -> int:
                 "n_modes": len(result.modes),
                 "chi2": [c for _, c in ranked],
                 "best": ranked[0][0] if ranked else None,
+                "origins": [solution.origin for solution in result.solutions],
                 "top1": top_k_recovered(ranked, ref, 1),
                 "top3": top_k_recovered(ranked, ref, 3),
             },

@@ -132,6 +132,7 @@ def _grid(
     box: tuple[float, float, float, float],
     step: float,
     max_nodes: int,
+    finite_nodes: bool = False,
 ) -> MagnificationMap:
     x_lo, x_hi, y_lo, y_hi = box
     step = max(float(step), (x_hi - x_lo) / (max_nodes - 1), (y_hi - y_lo) / (max_nodes - 1))
@@ -139,8 +140,16 @@ def _grid(
     ny = int(np.ceil((y_hi - y_lo) / step)) + 1
     gx = x_lo + step * np.arange(nx)
     gy = y_lo + step * np.arange(ny)
-    magnification = vbm.BinaryMag0
-    values = np.array([[magnification(s, q, x, y) for x in gx] for y in gy])
+    if finite_nodes:
+        # each node the magnification of a uniform source one step in radius: an average over
+        # about a pixel, which interpolates smoothly across a caustic where point samples of
+        # its 1/sqrt(distance) divergence do not; to 1% (within 0.5% of a 1e-3 tolerance
+        # on a resonant caustic, 2.4 times faster)
+        vbm.Tol, vbm.RelTol = 1e-2, 1e-2
+        values = np.array([[vbm.BinaryMag2(s, q, x, y, step) for x in gx] for y in gy])
+    else:
+        magnification = vbm.BinaryMag0
+        values = np.array([[magnification(s, q, x, y) for x in gx] for y in gy])
     return MagnificationMap(float(s), float(q), float(x_lo), float(y_lo), float(step), values)
 
 
@@ -153,6 +162,7 @@ def magnification_map(
     max_nodes: int = 500,
     outer_margin: float = 4.0,
     outer_step: float = 0.05,
+    finite_nodes: bool = False,
 ) -> MagnificationMap:
     """Point-source magnification around the caustics of (s, q), and a coarser one beyond.
 
@@ -170,6 +180,11 @@ def magnification_map(
     outer_margin, outer_step : float
         The ``outer`` map: that much wider on each side, at that spacing (beyond it the
         magnification is within ~0.1% of one, and :func:`far_field` takes over).
+    finite_nodes : bool
+        Each node of the inner map is the magnification of a uniform source whose radius is
+        the grid step (``VBMicrolensing.BinaryMag2``), not of a point: interpolation between
+        nodes then follows a caustic crossing instead of sampling its divergence at random
+        distances. About four times the cost (~7 us a node).
 
     Returns
     -------
@@ -187,7 +202,13 @@ def magnification_map(
         ys.extend(cy)
     x_lo, x_hi, y_lo, y_hi = min(xs), max(xs), min(ys), max(ys)
     inner = _grid(
-        vbm, s, q, (x_lo - margin, x_hi + margin, y_lo - margin, y_hi + margin), step, max_nodes
+        vbm,
+        s,
+        q,
+        (x_lo - margin, x_hi + margin, y_lo - margin, y_hi + margin),
+        step,
+        max_nodes,
+        finite_nodes,
     )
     wide = margin + outer_margin
     outer = _grid(
@@ -197,13 +218,18 @@ def magnification_map(
 
 
 def fine_map(
-    coarse: MagnificationMap, *, margin: float = 0.1, step: float = 0.002, max_nodes: int = 600
+    coarse: MagnificationMap,
+    *,
+    margin: float = 0.1,
+    step: float = 0.002,
+    max_nodes: int = 600,
+    finite_nodes: bool = False,
 ) -> MagnificationMap:
     """A finer map of the caustics' surroundings, falling back on ``coarse`` beyond them.
 
     At 0.002 Einstein radii a node is about the size of a typical source (rho ~ 1e-3), so
     blurring it by the source stands in for the finite-source magnification of caustic
-    crossings.
+    crossings. ``finite_nodes`` as in :func:`magnification_map`.
     """
     vbm = VBMicrolensing.VBMicrolensing()
     xs, ys = [], []
@@ -211,7 +237,8 @@ def fine_map(
         xs.extend(cx)
         ys.extend(cy)
     box = (min(xs) - margin, max(xs) + margin, min(ys) - margin, max(ys) + margin)
-    return replace(_grid(vbm, coarse.s, coarse.q, box, step, max_nodes), outer=coarse)
+    fine = _grid(vbm, coarse.s, coarse.q, box, step, max_nodes, finite_nodes)
+    return replace(fine, outer=coarse)
 
 
 @dataclass(frozen=True)
@@ -224,7 +251,13 @@ class BinnedData:
     slices: list[slice]
 
 
-def binned_data(likelihood: Likelihood, max_points: int = 500, floor: float = 0.03) -> BinnedData:
+def binned_data(
+    likelihood: Likelihood,
+    max_points: int = 500,
+    floor: float = 0.03,
+    window: tuple[float, float] | None = None,
+    window_share: float = 0.75,
+) -> BinnedData:
     """The data in about ``max_points`` bins of consecutive epochs, for scoring on a map.
 
     Bins are inverse-variance weighted means, so a short caustic crossing still shows where
@@ -232,13 +265,43 @@ def binned_data(likelihood: Likelihood, max_points: int = 500, floor: float = 0.
     (added in quadrature): the map is a point-source, interpolated approximation, and without
     the floor the chi2 of every trial trajectory would be ruled by a few epochs of a caustic
     crossing that no map reproduces exactly, leaving no basin to descend.
+
+    With ``window`` (first and last day of the magnified part, e.g. :func:`magnified_window`),
+    about ``window_share`` of the bins go to the epochs inside it and the rest to the
+    baseline: a short event in a long season is then binned finely enough to show its
+    caustic crossings (a bin of 14 epochs of Roman's 15-min cadence is 0.1 t_E at
+    t_E = 1.4 days).
     """
-    group = max(1, int(np.ceil(likelihood.n_points / max(int(max_points), 1))))
+    n_bins = max(int(max_points), 1)
+    if window is None:
+        n_inside, share = 0, 0.0
+    else:
+        n_inside = sum(
+            int(np.count_nonzero((lc.time >= window[0]) & (lc.time <= window[1])))
+            for lc in likelihood.lightcurves
+        )
+        share = float(window_share)
+    n_outside = likelihood.n_points - n_inside
+    if n_inside == 0 or n_outside == 0:
+        group_in = group_out = max(1, int(np.ceil(likelihood.n_points / n_bins)))
+    else:
+        group_in = max(1, int(np.ceil(n_inside / max(share * n_bins, 1.0))))
+        group_out = max(1, int(np.ceil(n_outside / max((1.0 - share) * n_bins, 1.0))))
     times, fluxes, weights, slices = [], [], [], []
     start = 0
     for lc in likelihood.lightcurves:
         w = 1.0 / (lc.flux_err**2 + (floor * lc.flux) ** 2)
-        index = np.arange(lc.n_points) // group
+        if window is None:
+            inside = np.zeros(lc.n_points, bool)
+        else:
+            inside = (lc.time >= window[0]) & (lc.time <= window[1])
+        # runs of consecutive epochs inside or outside the window; a new bin at the start
+        # of each run and then every group_in (inside) or group_out (outside) epochs
+        run_start = np.concatenate([[True], inside[1:] != inside[:-1]])
+        first = np.flatnonzero(run_start)
+        in_run = np.arange(lc.n_points) - first[np.cumsum(run_start) - 1]
+        new_bin = in_run % np.where(inside, group_in, group_out) == 0
+        index = np.cumsum(new_bin) - 1
         w_sum = np.bincount(index, w)
         times.append(np.bincount(index, w * lc.time) / w_sum)
         fluxes.append(np.bincount(index, w * lc.flux) / w_sum)
@@ -408,9 +471,17 @@ def _search_one(
     n_rounds: int,
     t_e_bounds: tuple[float, float],
     deadline: float | None = None,
+    wide_share: float = 0.0,
+    sharp_elites: float = 0.0,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Random trajectories on one map, then shrinking perturbations of the best (rounds stop
-    at ``deadline``)."""
+    at ``deadline``).
+
+    t_0 is drawn within half the window's width of it and t_E from a twentieth to twice
+    that width; a share ``wide_share`` of the trajectories from two widths around it and up
+    to ten widths (a peak lost in a season gap leaves a window much shorter than t_E).
+    ``sharp_elites`` as in :func:`_descend`.
+    """
     t_lo, t_hi = window
     width = t_hi - t_lo
     corners = np.array(
@@ -421,19 +492,39 @@ def _search_one(
     )
     radius = float(np.max(np.abs(corners)))
     lo_te, hi_te = np.log(t_e_bounds[0]), np.log(t_e_bounds[1])
-    log_te = rng.uniform(
-        np.clip(np.log(width / 20.0), lo_te, hi_te),
-        np.clip(np.log(2.0 * width), lo_te, hi_te),
-        n_random,
+    n_wide = int(round(float(wide_share) * n_random))
+    # (margin around the window in widths, largest t_E in widths) of each part
+    parts = [(0.5, 2.0, n_random - n_wide), (2.0, 10.0, n_wide)]
+    log_te = np.concatenate(
+        [
+            rng.uniform(
+                np.clip(np.log(width / 20.0), lo_te, hi_te),
+                np.clip(np.log(longest * width), lo_te, hi_te),
+                n,
+            )
+            for _, longest, n in parts
+        ]
     )
     pop = {
-        "t_0": rng.uniform(t_lo - 0.5 * width, t_hi + 0.5 * width, n_random),
+        "t_0": np.concatenate(
+            [rng.uniform(t_lo - m * width, t_hi + m * width, n) for m, _, n in parts]
+        ),
         "u_0": rng.uniform(0.0, radius, n_random),
         "t_E": np.exp(log_te),
         "alpha": rng.uniform(0.0, 360.0, n_random),
     }
     return _descend(
-        sky, data, pop, rng, n_elite, n_rounds, n_random, t_e_bounds, SEARCH_BLUR, deadline
+        sky,
+        data,
+        pop,
+        rng,
+        n_elite,
+        n_rounds,
+        n_random,
+        t_e_bounds,
+        SEARCH_BLUR,
+        deadline,
+        sharp_elites=sharp_elites,
     )
 
 
@@ -449,15 +540,29 @@ def _descend(
     blur: float,
     deadline: float | None = None,
     scale: float = 1.0,
+    sharp_elites: float = 0.0,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Rounds of shrinking perturbations of the ``n_elite`` best trajectories (``n_trials``
-    children a round) on the map blurred by ``blur`` Einstein radii, less each round."""
+    children a round) on the map blurred by ``blur`` Einstein radii, less each round.
+
+    With ``sharp_elites`` > 0 that share of the first round's elites are the best on the map
+    blurred by only ``blur / 4`` (among those not already chosen): a heavy blur can rank a
+    trajectory that skirts the caustics above ones near the true crossings.
+    """
     lo_te, hi_te = np.log(t_e_bounds[0]), np.log(t_e_bounds[1])
     chi2 = score(sky.smoothed(blur), data, pop)
+    sharp_first = None
+    n_sharp = int(round(float(sharp_elites) * n_elite))
+    if n_sharp > 0:
+        by_blur = np.argsort(chi2)[: n_elite - n_sharp]
+        rest = np.setdiff1d(np.arange(chi2.size), by_blur)
+        sharp_chi2 = score(sky.smoothed(0.25 * blur), data, {k: v[rest] for k, v in pop.items()})
+        sharp_first = np.concatenate([by_blur, rest[np.argsort(sharp_chi2)[:n_sharp]]])
     for round_ in range(n_rounds):
         if deadline is not None and clock.perf_counter() > deadline:
             break
-        keep = np.argsort(chi2)[:n_elite]
+        keep = np.argsort(chi2)[:n_elite] if sharp_first is None else sharp_first
+        sharp_first = None
         elite = {k: v[keep] for k, v in pop.items()}
         shrink = scale * 0.6**round_
         n_child = max(1, n_trials // n_elite)
@@ -470,7 +575,7 @@ def _descend(
 
 
 def _refine_fine(
-    sky: MagnificationMap,
+    fine: MagnificationMap,
     data: BinnedData,
     elite: Mapping[str, np.ndarray],
     rng: np.random.Generator,
@@ -485,7 +590,6 @@ def _refine_fine(
     Each trajectory carries an index into ``rho_ladder``; it is scored on the fine map
     blurred by a Gaussian of sigma = rho / 2 (the spread of a uniform disc of radius rho).
     """
-    fine = fine_map(sky)
     skies = [fine.smoothed(0.5 * rho) for rho in rho_ladder]
 
     def scored(population: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -548,6 +652,12 @@ RHO_LADDER = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 #: starting blur (Einstein radii) of the descent from random trajectories
 SEARCH_BLUR = 0.04
 
+#: share of the random trajectories drawn from wider ranges of t_0 and t_E (``_search_one``)
+WIDE_SHARE = 0.25
+
+#: share of the first elites chosen on a map four times less blurred (``_descend``)
+SHARP_ELITES = 0.5
+
 #: starting blur (Einstein radii) and step scale of the descent from crossing trajectories
 CROSSING_BLUR, CROSSING_STEP = 0.01, 0.3
 
@@ -566,6 +676,10 @@ def map_candidates(
     n_fine: int = 20,
     n_maps: int = 4,
     crossing_seeds: bool = False,
+    window_bins: bool = True,
+    finite_nodes: bool = True,
+    wide_share: float = WIDE_SHARE,
+    sharp_elites: float = SHARP_ELITES,
     seed: int = 0,
     deadline: float | None = None,
 ) -> dict[str, np.ndarray]:
@@ -604,6 +718,17 @@ def map_candidates(
         the true (s, q) of 18 strong simulated binaries it found the true basin for 9 against
         8 without, and took 1.48 times as long (``benchmarks/bench_mapsearch.py --truth
         --crossing both``).
+    window_bins : bool
+        Bin the data finer inside the magnified window than on the baseline (three quarters
+        of the bins inside; :func:`binned_data` with ``window``).
+    finite_nodes : bool
+        Maps searched in full, and the fine maps, with finite-source nodes
+        (:func:`magnification_map`); the quick maps stay point-source.
+    wide_share : float
+        Share of the random trajectories drawn from wider ranges of t_0 and t_E (two
+        window widths around the magnified window, t_E up to ten widths) than the rest.
+    sharp_elites : float
+        Share of the first round's elites chosen on a map four times less blurred.
     seed : int
         Seed of the random trajectories.
     deadline : float, optional
@@ -619,7 +744,10 @@ def map_candidates(
     rng = np.random.default_rng(seed)
     data = binned_data(likelihood)
     window = magnified_window(data)
-    sharp = binned_data(likelihood, max_points=2000, floor=0.003)
+    focus = window if window_bins else None
+    if focus is not None:
+        data = binned_data(likelihood, window=focus)
+    sharp = binned_data(likelihood, max_points=2000, floor=0.003, window=focus)
     exact = likelihood.subset(1500)
     ladder = np.asarray(rho_ladder, float)
     crossings = sharp_times(sharp) if crossing_seeds else np.zeros(0)
@@ -637,7 +765,17 @@ def map_candidates(
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Random search, and a descent from the crossing trajectories; chi2 on one blur."""
         pop, chi2 = _search_one(
-            sky, binned, window, rng, n_trials, n_best, rounds, t_e_bounds, until
+            sky,
+            binned,
+            window,
+            rng,
+            n_trials,
+            n_best,
+            rounds,
+            t_e_bounds,
+            until,
+            wide_share,
+            sharp_elites,
         )
         if crossings.size < 2:
             return pop, chi2
@@ -671,7 +809,7 @@ def map_candidates(
         # half of the time; the n_maps best are searched in full
         begin = clock.perf_counter()
         quick_deadline = None if deadline is None else begin + 0.5 * (deadline - begin)
-        coarse = binned_data(likelihood, max_points=250)
+        coarse = binned_data(likelihood, max_points=250, window=focus)
         quick = []
         for s, q in s_q:
             if quick_deadline is not None and clock.perf_counter() > quick_deadline:
@@ -691,12 +829,12 @@ def map_candidates(
     for s, q in s_q:
         if deadline is not None and clock.perf_counter() > deadline:
             break
-        sky = magnification_map(s, q)
+        sky = magnification_map(s, q, finite_nodes=finite_nodes)
         pop, chi2 = search(sky, data, n_random, n_elite, n_rounds, 80, deadline)
         if refine:
             elite = np.argsort(chi2)[:n_fine]
             pop, chi2 = _refine_fine(
-                sky,
+                fine_map(sky, finite_nodes=finite_nodes),
                 sharp,
                 {k: v[elite] for k, v in pop.items()},
                 rng,
@@ -707,15 +845,8 @@ def map_candidates(
                 deadline,
             )
             pop["rho"] = ladder[pop.pop("rho_index")]
-        order = np.argsort(chi2)
-        kept: list[int] = []
-        for i in order:
-            if not np.isfinite(chi2[i]) or len(kept) >= n_keep:
-                break
-            if all(not _same(pop, i, j) for j in kept):
-                kept.append(int(i))
-        for i in kept:
-            trial = {name: np.full(ladder.size, pop[name][i]) for name in pop}
+        for i in _distinct(pop, chi2, n_keep):
+            trial = {name: np.full(ladder.size, pop[name][i]) for name in _TRAJECTORY}
             trial.update(s=np.full(ladder.size, s), q=np.full(ladder.size, q))
             trial["rho"] = ladder
             on_ladder = exact.chi2(trial)
@@ -727,10 +858,28 @@ def map_candidates(
     return {n: np.array([r[n] for r in rows], float) for n in names}
 
 
-def _same(pop: Mapping[str, np.ndarray], i: int, j: int) -> bool:
-    d_alpha = abs((pop["alpha"][i] - pop["alpha"][j] + 180.0) % 360.0 - 180.0)
+_TRAJECTORY = ("t_0", "u_0", "t_E", "alpha")
+
+
+def _distinct(pop: Mapping[str, np.ndarray], chi2: np.ndarray, n: int) -> list[int]:
+    """Indices of the ``n`` lowest finite-chi2 trajectories of ``pop`` that differ from each
+    other (:func:`_same`)."""
+    kept: list[int] = []
+    taken: list[dict[str, float]] = []
+    for i in np.argsort(chi2):
+        if not np.isfinite(chi2[i]) or len(kept) >= n:
+            break
+        row = {name: float(pop[name][i]) for name in _TRAJECTORY}
+        if all(not _same(row, other) for other in taken):
+            kept.append(int(i))
+            taken.append(row)
+    return kept
+
+
+def _same(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    d_alpha = abs((a["alpha"] - b["alpha"] + 180.0) % 360.0 - 180.0)
     return (
         d_alpha < 10.0
-        and abs(pop["u_0"][i] - pop["u_0"][j]) < 0.05
-        and abs(np.log(pop["t_E"][i] / pop["t_E"][j])) < 0.1
+        and abs(a["u_0"] - b["u_0"]) < 0.05
+        and abs(np.log(a["t_E"] / b["t_E"])) < 0.1
     )

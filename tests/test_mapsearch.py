@@ -70,6 +70,43 @@ def test_binning_keeps_a_constant_curve_and_adds_weights():
     assert data.weight[0].sum() == pytest.approx(TIMES.size / 0.1**2)
 
 
+def test_window_bins_are_finer_inside_the_window_and_keep_every_epoch():
+    lc = LightCurve(TIMES, np.full(TIMES.size, 5.0), np.full(TIMES.size, 0.1))
+    window = (TIMES[600], TIMES[839])  # 240 of the 1,440 epochs
+    data = binned_data(Likelihood(lc), max_points=100, floor=0.0, window=window)
+    inside = (data.time >= window[0]) & (data.time <= window[1])
+    # three quarters of 100 bins for the 240 epochs inside: ceil(240 / 75) = 4 epochs a bin,
+    # 60 bins; a quarter for the 1,200 outside: 48 a bin, 13 in each run of 600 epochs
+    assert inside.sum() == 60
+    assert (~inside).sum() == 26
+    np.testing.assert_allclose(np.diff(data.time[inside]), 4.0 / 24.0)
+    np.testing.assert_allclose(data.flux[0], 5.0)
+    assert data.weight[0].sum() == pytest.approx(TIMES.size / 0.1**2)
+    # no bin straddles an edge of the window
+    assert data.time[inside].min() >= window[0] and data.time[inside].max() <= window[1]
+    # without a window: equal bins of ceil(1440 / 100) = 15 epochs, as before
+    plain = binned_data(Likelihood(lc), max_points=100, floor=0.0)
+    np.testing.assert_allclose(np.diff(plain.time)[:-1], 15.0 / 24.0)
+
+
+def test_finite_nodes_follow_a_caustic_crossing_better_than_point_nodes():
+    # a source of the node size crossing the resonant caustic: point-source nodes sample
+    # the 1/sqrt(distance) divergence, finite-source nodes average it
+    step = 0.01
+    params = dict(BINARY, rho=step)
+    times = np.linspace(BINARY["t_0"] - 9.0, BINARY["t_0"] - 4.0, 2001)  # the crossings
+    exact = binary_magnification(params, times)[0]
+    x, y = source_trajectory(params, times)
+    errors = {}
+    for finite in (False, True):
+        sky = magnification_map(BINARY["s"], BINARY["q"], step=step, finite_nodes=finite)
+        errors[finite] = np.abs(sky(x[0], y[0]) / exact - 1.0)
+    assert exact.max() > 8.0  # it does cross the caustic
+    # measured: 99th percentile of the relative error 0.118 against 0.328, median 3e-4
+    assert np.percentile(errors[True], 99) < 0.5 * np.percentile(errors[False], 99)
+    assert np.median(errors[True]) < 1e-3
+
+
 def test_the_magnified_window_holds_the_peak():
     lo, hi = magnified_window(binned_data(Likelihood(_event())))
     assert lo < BINARY["t_0"] < hi
