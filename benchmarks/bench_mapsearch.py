@@ -90,7 +90,8 @@ def main() -> None:
     print(
         f"model {init.card.get('name')}; search on "
         f"{'the true (s, q)' if args.truth else f'{MAP_TARGETS} posterior (s, q)'}, "
-        f"budget {args.budget:g} s"
+        f"budget {args.budget:g} s; wide share {args.wide_share:g}, sharp elites "
+        f"{args.sharp_elites:g}"
     )
     choices = {"on": [True], "off": [False], "both": [False, True]}
     variants = list(

@@ -7,6 +7,8 @@ import pytest
 from mulens_npe.errors import ConfigurationError
 from mulens_npe.lightcurve import LightCurve
 from mulens_npe.mapsearch import (
+    _descend,
+    _search_one,
     binned_data,
     caustic_points,
     crossing_trajectories,
@@ -206,3 +208,51 @@ def test_the_crossing_seeded_search_finds_the_trajectory_with_few_random_trials(
         assert best["u_0"] == pytest.approx(BINARY["u_0"], abs=0.02)
         assert best["t_E"] == pytest.approx(BINARY["t_E"], rel=0.05)
         assert best["t_0"] == pytest.approx(BINARY["t_0"], abs=0.2)
+
+
+def test_wide_share_draws_that_share_from_wider_t0_and_te_ranges(sky):
+    data = binned_data(Likelihood(_event()))
+    window = (2460020.0, 2460040.0)  # 20 days wide
+    rng = np.random.default_rng(3)
+    args = (sky, data, window, rng, 4000, 10, 0, (0.1, 1000.0))
+    narrow, _ = _search_one(*args)
+    wide, _ = _search_one(*args, wide_share=0.25)
+    assert narrow["t_0"].min() >= 2460010.0 and narrow["t_0"].max() <= 2460050.0
+    assert narrow["t_E"].min() >= 1.0 - 1e-9 and narrow["t_E"].max() <= 40.0 + 1e-9
+    beyond = (wide["t_0"] < 2460010.0) | (wide["t_0"] > 2460050.0) | (wide["t_E"] > 40.0)
+    # a quarter from t_0 within 40 days of the window and t_E up to 200 days: most of those
+    # fall outside the narrow ranges
+    assert 0.1 < beyond.mean() < 0.25
+    assert wide["t_0"].min() >= 2459980.0 and wide["t_0"].max() <= 2460080.0
+    assert wide["t_E"].max() <= 200.0 + 1e-9
+
+
+def test_sharp_elites_are_the_best_on_the_less_blurred_map(sky):
+    data = binned_data(Likelihood(_event()))
+    rng = np.random.default_rng(4)
+    n = 3000
+    pop = {
+        "t_0": rng.uniform(2460010.0, 2460050.0, n),
+        "u_0": rng.uniform(0.0, 1.0, n),
+        "t_E": rng.uniform(5.0, 40.0, n),
+        "alpha": rng.uniform(0.0, 360.0, n),
+    }
+    blur = 0.04
+    heavy = np.argsort(score(sky.smoothed(blur), data, pop))[:10]
+    light = np.argsort(score(sky.smoothed(blur / 4), data, pop))[:10]
+    assert set(heavy) != set(light)  # the two blurs rank differently here
+    for share, expected in ((0.0, heavy), (1.0, light)):
+        out, _ = _descend(
+            sky,
+            data,
+            pop,
+            np.random.default_rng(0),
+            10,
+            1,
+            100,
+            (1.0, 300.0),
+            blur,
+            sharp_elites=share,
+        )
+        # the first round's elites come first in the returned population
+        np.testing.assert_array_equal(out["t_0"][:10], pop["t_0"][expected])
