@@ -184,7 +184,8 @@ def magnification_map(
         Each node of the inner map is the magnification of a uniform source whose radius is
         the grid step (``VBMicrolensing.BinaryMag2``), not of a point: interpolation between
         nodes then follows a caustic crossing instead of sampling its divergence at random
-        distances. About four times the cost (~7 us a node).
+        distances. Three to eight times the cost of point nodes (~7 us a node on the 0.01
+        map; a 0.002 fine map of a resonant caustic 1.2-1.6 s against 0.2 s).
 
     Returns
     -------
