@@ -274,14 +274,14 @@ def binned_data(
     t_E = 1.4 days).
     """
     n_bins = max(int(max_points), 1)
-    if window is None:
-        n_inside, share = 0, 0.0
-    else:
-        n_inside = sum(
-            int(np.count_nonzero((lc.time >= window[0]) & (lc.time <= window[1])))
-            for lc in likelihood.lightcurves
-        )
-        share = float(window_share)
+    masks = [
+        np.zeros(lc.n_points, bool)
+        if window is None
+        else (lc.time >= window[0]) & (lc.time <= window[1])
+        for lc in likelihood.lightcurves
+    ]
+    n_inside = sum(int(np.count_nonzero(inside)) for inside in masks)
+    share = float(window_share)
     n_outside = likelihood.n_points - n_inside
     if n_inside == 0 or n_outside == 0:
         group_in = group_out = max(1, int(np.ceil(likelihood.n_points / n_bins)))
@@ -290,12 +290,8 @@ def binned_data(
         group_out = max(1, int(np.ceil(n_outside / max((1.0 - share) * n_bins, 1.0))))
     times, fluxes, weights, slices = [], [], [], []
     start = 0
-    for lc in likelihood.lightcurves:
+    for lc, inside in zip(likelihood.lightcurves, masks, strict=True):
         w = 1.0 / (lc.flux_err**2 + (floor * lc.flux) ** 2)
-        if window is None:
-            inside = np.zeros(lc.n_points, bool)
-        else:
-            inside = (lc.time >= window[0]) & (lc.time <= window[1])
         # runs of consecutive epochs inside or outside the window; a new bin at the start
         # of each run and then every group_in (inside) or group_out (outside) epochs
         run_start = np.concatenate([[True], inside[1:] != inside[:-1]])
@@ -552,18 +548,17 @@ def _descend(
     """
     lo_te, hi_te = np.log(t_e_bounds[0]), np.log(t_e_bounds[1])
     chi2 = score(sky.smoothed(blur), data, pop)
-    sharp_first = None
+    first = np.argsort(chi2)[:n_elite]
     n_sharp = int(round(float(sharp_elites) * n_elite))
     if n_sharp > 0:
-        by_blur = np.argsort(chi2)[: n_elite - n_sharp]
+        by_blur = first[: n_elite - n_sharp]
         rest = np.setdiff1d(np.arange(chi2.size), by_blur)
         sharp_chi2 = score(sky.smoothed(0.25 * blur), data, {k: v[rest] for k, v in pop.items()})
-        sharp_first = np.concatenate([by_blur, rest[np.argsort(sharp_chi2)[:n_sharp]]])
+        first = np.concatenate([by_blur, rest[np.argsort(sharp_chi2)[:n_sharp]]])
     for round_ in range(n_rounds):
         if deadline is not None and clock.perf_counter() > deadline:
             break
-        keep = np.argsort(chi2)[:n_elite] if sharp_first is None else sharp_first
-        sharp_first = None
+        keep = first if round_ == 0 else np.argsort(chi2)[:n_elite]
         elite = {k: v[keep] for k, v in pop.items()}
         shrink = scale * 0.6**round_
         n_child = max(1, n_trials // n_elite)
@@ -846,8 +841,15 @@ def map_candidates(
                 deadline,
             )
             pop["rho"] = ladder[pop.pop("rho_index")]
-        for i in _distinct(pop, chi2, n_keep):
-            trial = {name: np.full(ladder.size, pop[name][i]) for name in _TRAJECTORY}
+        order = np.argsort(chi2)
+        kept: list[int] = []
+        for i in order:
+            if not np.isfinite(chi2[i]) or len(kept) >= n_keep:
+                break
+            if all(not _same(pop, i, j) for j in kept):
+                kept.append(int(i))
+        for i in kept:
+            trial = {name: np.full(ladder.size, pop[name][i]) for name in pop}
             trial.update(s=np.full(ladder.size, s), q=np.full(ladder.size, q))
             trial["rho"] = ladder
             on_ladder = exact.chi2(trial)
@@ -859,28 +861,10 @@ def map_candidates(
     return {n: np.array([r[n] for r in rows], float) for n in names}
 
 
-_TRAJECTORY = ("t_0", "u_0", "t_E", "alpha")
-
-
-def _distinct(pop: Mapping[str, np.ndarray], chi2: np.ndarray, n: int) -> list[int]:
-    """Indices of the ``n`` lowest finite-chi2 trajectories of ``pop`` that differ from each
-    other (:func:`_same`)."""
-    kept: list[int] = []
-    taken: list[dict[str, float]] = []
-    for i in np.argsort(chi2):
-        if not np.isfinite(chi2[i]) or len(kept) >= n:
-            break
-        row = {name: float(pop[name][i]) for name in _TRAJECTORY}
-        if all(not _same(row, other) for other in taken):
-            kept.append(int(i))
-            taken.append(row)
-    return kept
-
-
-def _same(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
-    d_alpha = abs((a["alpha"] - b["alpha"] + 180.0) % 360.0 - 180.0)
+def _same(pop: Mapping[str, np.ndarray], i: int, j: int) -> bool:
+    d_alpha = abs((pop["alpha"][i] - pop["alpha"][j] + 180.0) % 360.0 - 180.0)
     return (
         d_alpha < 10.0
-        and abs(a["u_0"] - b["u_0"]) < 0.05
-        and abs(np.log(a["t_E"] / b["t_E"])) < 0.1
+        and abs(pop["u_0"][i] - pop["u_0"][j]) < 0.05
+        and abs(np.log(pop["t_E"][i] / pop["t_E"][j])) < 0.1
     )
