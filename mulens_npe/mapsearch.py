@@ -143,8 +143,7 @@ def _grid(
     if finite_nodes:
         # each node the magnification of a uniform source one step in radius: an average over
         # about a pixel, which interpolates smoothly across a caustic where point samples of
-        # its 1/sqrt(distance) divergence do not; to 1% (within 0.5% of a 1e-3 tolerance
-        # on a resonant caustic, 2.4 times faster)
+        # its 1/sqrt(distance) divergence do not; to 1%, enough for a map
         vbm.Tol, vbm.RelTol = 1e-2, 1e-2
         values = np.array([[vbm.BinaryMag2(s, q, x, y, step) for x in gx] for y in gy])
     else:
@@ -184,8 +183,8 @@ def magnification_map(
         Each node of the inner map is the magnification of a uniform source whose radius is
         the grid step (``VBMicrolensing.BinaryMag2``), not of a point: interpolation between
         nodes then follows a caustic crossing instead of sampling its divergence at random
-        distances. Three to eight times the cost of point nodes (~7 us a node on the 0.01
-        map; a 0.002 fine map of a resonant caustic 1.2-1.6 s against 0.2 s).
+        distances. Two to eight times the cost of point nodes (``bench_mapscore.py``: 0.2-0.4
+        s against 0.1-0.2 s for a 0.01 map, 0.4-2.4 s against 0.1-0.5 s for a 0.002 fine map).
 
     Returns
     -------
