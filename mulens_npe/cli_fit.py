@@ -292,7 +292,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--no-map-starts",
         action="store_true",
         help="no trajectory search on magnification maps where a single lens fails badly "
-        "(chi2/dof > 2)",
+        "(chi2/dof > 1.15)",
     )
     parser.add_argument(
         "--no-compress",
