@@ -28,9 +28,8 @@ from .prior import LOG_UNIFORM, Prior
 from .solutions import Proposal, Solution, rank_solutions
 
 #: single-lens chi2 per degree of freedom above which the trajectory is searched on maps (at
-#: 2.0 the search missed binaries with delta chi2 of 850-3,200 over ~5,000 epochs; at 1.15
-#: it found one of those three and lost none of the eight others it now runs on:
-#: runs of ``benchmarks/bench_propose.py`` in the closing note of session 13)
+#: 2.0 it missed binaries with delta chi2 of 850-3,200 over ~5,000 epochs; at 1.15 it found
+#: one of those three and lost none of the nine others it now runs on: docs/benchmarks.md)
 MAP_SEARCH_CHI2_DOF = 1.15
 #: distinct (s, q) of the posterior given a quick map search each, densest first
 MAP_TARGETS = 40
