@@ -164,6 +164,37 @@ def test_map_starts_join_where_no_single_lens_fits(init, event):
     assert not any(s.origin == "map" for s in off.solutions) and off.timings["map"] < 0.1
 
 
+@pytest.mark.parametrize("source_mag, searched", [(19.0, True), (21.0, False)])
+def test_a_planet_the_single_lens_misses_by_chi2_dof_over_1_15_gets_map_starts(
+    init, source_mag, searched
+):
+    """The same planetary anomaly (q = 1e-3, s = 1) on a bright source leaves a single lens at
+    chi2/dof between 1.15 and 2 (no map search below 2 before): the map search runs; on a
+    faint one (chi2/dof ~1.1, the anomaly near the noise) it does not."""
+    truth = dict(TRUTH, u_0=0.3, s=1.0, q=1e-3)
+    times = ROMAN_SEASON_START + np.arange(0.0, 12.0, 1.0 / 24.0)
+    event = simulated_lightcurve(
+        binary_magnification(truth, times)[0],
+        times,
+        np.random.default_rng(2),
+        source_mag=source_mag,
+        f_s=0.9,
+        n_gaps=(0, 0),
+        dropout=(0.0, 0.0),
+    )
+    options = {**FAST, "map_starts": True}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfPriorWarning)
+        result = init.propose(event, seed=1, time_budget=6.0, **options)
+    chi2_dof = result.single_lens["chi2"] / Likelihood(event).dof
+    if searched:
+        assert 1.15 < chi2_dof < 2.0
+        assert result.timings["map"] > 0.1
+    else:
+        assert 1.0 < chi2_dof < 1.15
+        assert result.timings["map"] < 0.1
+
+
 def test_honesty_flags_poor_fits_and_posteriors_against_the_prior_edge():
     prior = Prior(t_0=(0.0, 10.0))
     rng = np.random.default_rng(0)
