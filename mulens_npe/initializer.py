@@ -179,10 +179,11 @@ class NPEInitializer:
         true likelihood on all epochs (:func:`mulens_npe.polish.polish_modes`); drop
         repeats and rank by chi2. Where the data depart sharply from a single lens, the
         geometry of that anomaly gives ``n_starts`` more starts, polished first
-        (:func:`mulens_npe.anomaly.anomaly_candidates`; ``origin="anomaly"``). Where no
-        single lens fits at all (chi2/dof > 1.15: caustic crossings), trajectories searched on
-        magnification maps of the posterior's densest (s, q) give more starts, polished first
-        (:func:`mulens_npe.mapsearch.map_candidates`; ``origin="map"``).
+        (:func:`mulens_npe.anomaly.anomaly_candidates`; ``origin="anomaly"``). Where a
+        single lens fits poorly (chi2/dof > 1.15: caustic crossings, strong anomalies),
+        trajectories searched on magnification maps of the posterior's densest (s, q) give
+        more starts, polished first (:func:`mulens_npe.mapsearch.map_candidates`;
+        ``origin="map"``).
 
         Parameters
         ----------
