@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_propose import simulate_events  # noqa: E402
+from bench_propose import chosen_events  # noqa: E402
 
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
 from mulens_npe.likelihood import Likelihood  # noqa: E402
@@ -49,9 +49,7 @@ def main() -> None:
     init = NPEInitializer.pretrained()
     n_worse = {(nodes, bins): 0 for nodes in ("point", "finite") for bins in (500, 2000)}
     n_done = 0
-    for event in simulate_events(init, args.pool, args.seed):
-        if event["index"] not in wanted or "skipped" in event:
-            continue
+    for event in chosen_events(init, wanted, args.pool, args.seed):
         truth, lc = event["truth"], event["lightcurve"]
         likelihood = Likelihood(lc)
         prior = event_prior(init.model.prior, lc)

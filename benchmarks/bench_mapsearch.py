@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_propose import recovered, simulate_events, truth_polish  # noqa: E402
+from bench_propose import chosen_events, recovered, truth_polish  # noqa: E402
 
 from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
@@ -101,9 +101,7 @@ def main() -> None:
     )
     n_recovered = dict.fromkeys(variants, 0)
     n_done = 0
-    for event in simulate_events(init, args.pool, args.seed):
-        if event["index"] not in wanted or "skipped" in event:
-            continue
+    for event in chosen_events(init, wanted, args.pool, args.seed):
         truth, lc = event["truth"], event["lightcurve"]
         likelihood = Likelihood(lc)
         prior = event_prior(init.model.prior, lc)

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_propose import simulate_events  # noqa: E402
+from bench_propose import chosen_events  # noqa: E402
 
 from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
@@ -58,9 +58,7 @@ def main() -> None:
     wanted = {int(i) for i in args.events.split(",")}
     init = NPEInitializer.pretrained()
     n_top, n_runs = 0, 0
-    for event in simulate_events(init, args.pool, args.seed):
-        if event["index"] not in wanted or "skipped" in event:
-            continue
+    for event in chosen_events(init, wanted, args.pool, args.seed):
         truth, lc = event["truth"], event["lightcurve"]
         likelihood = Likelihood(lc)
         t_e_bounds = event_prior(init.model.prior, lc).bounds["t_E"]

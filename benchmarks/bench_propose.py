@@ -222,6 +222,15 @@ def simulate_events(init: NPEInitializer, n: int, seed: int) -> Iterator[dict[st
             yield {k: event[k] for k in fields}
 
 
+def chosen_events(
+    init: NPEInitializer, indices: set[int], pool: int, seed: int
+) -> Iterator[dict[str, Any]]:
+    """The events of :func:`simulate_events` numbered in ``indices`` (skipped ones left out)."""
+    for event in simulate_events(init, pool, seed):
+        if event["index"] in indices and "skipped" not in event:
+            yield event
+
+
 # --------------------------------------------------------------------------- summary
 
 
