@@ -1,4 +1,4 @@
-"""The pure helpers of benchmarks/bench_propose.py and benchmarks/bench_burnin.py."""
+"""The pure helpers of benchmarks/bench_propose.py, bench_burnin.py and bench_grid_optimised.py."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def _load(name: str):
 
 bench_propose = _load("bench_propose")
 bench_burnin = _load("bench_burnin")
+bench_grid_optimised = _load("bench_grid_optimised")
 
 P = dict(t_0=2461480.0, u_0=0.2, t_E=20.0, rho=1e-3, s=1.1, q=1e-3, alpha=60.0)
 
@@ -172,3 +173,35 @@ def test_burn_ratio_text():
     assert bench_burnin.burn_ratio(0, 21, 2000) == "0.0476x"
     assert bench_burnin.burn_ratio(None, 50, 2000).startswith("> 40.0x")
     assert bench_burnin.burn_ratio(500, None, 2000).startswith("< ")
+
+
+def test_a_grid_node_fit_holds_s_q_alpha_and_finds_the_trajectory():
+    """At the true (s, q, alpha) of a close binary (no caustic crossed: a smooth chi2
+    surface) the node fit brings an offset trajectory back to the truth's chi2 within its 200
+    curves; s, q and alpha stay the node's."""
+    from mulens_npe.lightcurve import LightCurve
+    from mulens_npe.polish import Likelihood
+    from mulens_npe.simulate.magnification import binary_magnification
+
+    node = dict(P, s=0.5, q=0.05)
+    times = P["t_0"] + np.linspace(-40.0, 40.0, 800)
+    err = np.full(times.size, 0.05)
+    flux = 10.0 * binary_magnification(node, times)[0] + 2.0
+    flux += np.random.default_rng(1).normal(0.0, err)
+    likelihood = Likelihood(LightCurve(times, flux, err))
+    truth_chi2 = float(likelihood.chi2(node)[0])
+    start = dict(node, t_0=P["t_0"] + 0.3, u_0=0.23, t_E=22.0, rho=3e-3)
+    assert float(likelihood.chi2(start)[0]) > truth_chi2 + 500.0
+    bounds = dict(
+        t_0=(P["t_0"] - 50.0, P["t_0"] + 50.0),
+        u_0=(-2.0, 2.0),
+        t_E=(1.0, 300.0),
+        rho=(1e-4, 0.03),
+    )
+    chi2, curves, best = bench_grid_optimised.fit_node(likelihood, start, bounds)
+    assert chi2 < truth_chi2 + 5.0
+    assert curves <= 200 + 5
+    assert (best["s"], best["q"], best["alpha"] % 360.0) == pytest.approx(
+        (0.5, 0.05, P["alpha"]), rel=1e-12
+    )
+    assert best["t_0"] == pytest.approx(P["t_0"], abs=0.02)
