@@ -30,7 +30,7 @@ from scipy.optimize import least_squares
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_propose import _grid, chosen_events  # noqa: E402
+from bench_propose import _grid, add_pool_arguments, pool_events  # noqa: E402
 
 from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
@@ -100,17 +100,14 @@ def fit_node(likelihood: Likelihood, start: dict[str, float], bounds, max_evalua
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", required=True, help="comma-separated pool indices")
-    parser.add_argument("--seed", type=int, default=777, help="pool seed (bench_propose's)")
-    parser.add_argument("--pool", type=int, default=500, help="events simulated to find them")
+    add_pool_arguments(parser)
     parser.add_argument("--nodes", type=int, default=40, help="random grid nodes fitted")
     parser.add_argument("--time-budget", type=float, default=120.0, help="propose's budget")
     args = parser.parse_args()
     warnings.simplefilter("ignore", OutOfPriorWarning)
     init = NPEInitializer.pretrained()
-    wanted = {int(i) for i in args.events.split(",")}
     ratios, grids, proposes = [], [], []
-    for event in chosen_events(init, wanted, args.pool, args.seed):
+    for event in pool_events(init, args):
         lc = event["lightcurve"]
         likelihood = Likelihood(lc)
         prior = event_prior(init.model.prior, lc)

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_propose import chosen_events  # noqa: E402
+from bench_propose import add_pool_arguments, pool_events  # noqa: E402
 
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
 from mulens_npe.likelihood import Likelihood  # noqa: E402
@@ -41,15 +41,12 @@ OLD_SEARCH = dict(window_bins=False, finite_nodes=False, wide_share=0.0, sharp_e
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", required=True, help="comma-separated pool indices")
-    parser.add_argument("--seed", type=int, default=777, help="pool seed (bench_propose's)")
-    parser.add_argument("--pool", type=int, default=500, help="events simulated to find them")
+    add_pool_arguments(parser)
     args = parser.parse_args()
-    wanted = {int(i) for i in args.events.split(",")}
     init = NPEInitializer.pretrained()
     n_worse = {(nodes, bins): 0 for nodes in ("point", "finite") for bins in (500, 2000)}
     n_done = 0
-    for event in chosen_events(init, wanted, args.pool, args.seed):
+    for event in pool_events(init, args):
         truth, lc = event["truth"], event["lightcurve"]
         likelihood = Likelihood(lc)
         prior = event_prior(init.model.prior, lc)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_propose import chosen_events, recovered, truth_polish  # noqa: E402
+from bench_propose import add_pool_arguments, pool_events, recovered, truth_polish  # noqa: E402
 
 from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
@@ -51,9 +51,7 @@ from mulens_npe.proposing import MAP_TARGETS, event_prior  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", required=True, help="comma-separated pool indices")
-    parser.add_argument("--seed", type=int, default=777, help="pool seed (bench_propose's)")
-    parser.add_argument("--pool", type=int, default=500, help="events simulated to find them")
+    add_pool_arguments(parser)
     parser.add_argument("--truth", action="store_true", help="search the true (s, q) only")
     parser.add_argument("--budget", type=float, default=40.0, help="seconds per event search")
     parser.add_argument(
@@ -85,7 +83,6 @@ def main() -> None:
     )
     parser.add_argument("model", nargs="?", default=None)
     args = parser.parse_args()
-    wanted = {int(i) for i in args.events.split(",")}
     init = NPEInitializer.pretrained() if args.model is None else NPEInitializer.load(args.model)
     print(
         f"model {init.card.get('name')}; search on "
@@ -101,7 +98,7 @@ def main() -> None:
     )
     n_recovered = dict.fromkeys(variants, 0)
     n_done = 0
-    for event in chosen_events(init, wanted, args.pool, args.seed):
+    for event in pool_events(init, args):
         truth, lc = event["truth"], event["lightcurve"]
         likelihood = Likelihood(lc)
         prior = event_prior(init.model.prior, lc)

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_propose import chosen_events  # noqa: E402
+from bench_propose import add_pool_arguments, pool_events  # noqa: E402
 
 from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
@@ -49,16 +49,13 @@ QUICK_ELITES, QUICK_ROUNDS, FULL_MAPS = 50, 3, 4
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", required=True, help="comma-separated pool indices")
-    parser.add_argument("--seed", type=int, default=777, help="pool seed (bench_propose's)")
-    parser.add_argument("--pool", type=int, default=500, help="events simulated to find them")
+    add_pool_arguments(parser)
     parser.add_argument("--seeds", type=int, default=2, help="random streams of the quick search")
     parser.add_argument("--trials", type=int, default=2000, help="random trajectories per map")
     args = parser.parse_args()
-    wanted = {int(i) for i in args.events.split(",")}
     init = NPEInitializer.pretrained()
     n_top, n_runs = 0, 0
-    for event in chosen_events(init, wanted, args.pool, args.seed):
+    for event in pool_events(init, args):
         truth, lc = event["truth"], event["lightcurve"]
         likelihood = Likelihood(lc)
         t_e_bounds = event_prior(init.model.prior, lc).bounds["t_E"]

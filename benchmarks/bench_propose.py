@@ -231,6 +231,20 @@ def chosen_events(
             yield event
 
 
+def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--events`` (pool indices, comma-separated), ``--seed`` and ``--pool``: the events of
+    :func:`chosen_events` a diagnosis runs on (indices as this script prints them)."""
+    parser.add_argument("--events", required=True, help="comma-separated pool indices")
+    parser.add_argument("--seed", type=int, default=777, help="pool seed (bench_propose's)")
+    parser.add_argument("--pool", type=int, default=500, help="events simulated to find them")
+
+
+def pool_events(init: NPEInitializer, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """:func:`chosen_events` of the parsed :func:`add_pool_arguments`."""
+    indices = {int(i) for i in str(args.events).split(",")}
+    return chosen_events(init, indices, args.pool, args.seed)
+
+
 # --------------------------------------------------------------------------- summary
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_propose import recovered, simulate_events, truth_polish  # noqa: E402
+from bench_propose import add_pool_arguments, recovered, simulate_events, truth_polish  # noqa: E402
 
 import mulens_npe.preprocess as preprocess_module  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
@@ -61,9 +61,7 @@ def sample_in_true_frame(init: NPEInitializer, lightcurve, truth, n: int, seed: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default=None, help="model folder (default: shipped)")
-    parser.add_argument("--events", required=True, help="comma-separated pool indices")
-    parser.add_argument("--seed", type=int, default=777)
-    parser.add_argument("--pool", type=int, default=500)
+    add_pool_arguments(parser)
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--polish", type=int, default=0, help="near draws polished per event")
     args = parser.parse_args()
