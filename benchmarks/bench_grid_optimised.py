@@ -35,7 +35,13 @@ from bench_propose import _grid, add_pool_arguments, pool_events  # noqa: E402
 from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
 from mulens_npe.likelihood import Likelihood, single_lens_fit  # noqa: E402
-from mulens_npe.polish import _DIFF_STEPS, _Objective, from_internal, to_internal  # noqa: E402
+from mulens_npe.polish import (  # noqa: E402
+    _DIFF_STEPS,
+    _internal_bounds,
+    _Objective,
+    from_internal,
+    to_internal,
+)
 from mulens_npe.proposing import event_prior  # noqa: E402
 from mulens_npe.singlelens import estimate_single_lens  # noqa: E402
 
@@ -44,7 +50,8 @@ FREE = 4
 
 
 def fit_node(likelihood: Likelihood, start: dict[str, float], bounds, max_evaluations: int = 200):
-    """polish's trust-region fit with (s, q, alpha) held.
+    """polish's trust-region fit with (s, q, alpha) held, in polish's box (``bounds``: a
+    prior's, t_0, u_0, t_E, rho, s and q).
 
     Returns the best chi2 seen, the magnification curves computed, and the best parameters.
     """
@@ -52,23 +59,7 @@ def fit_node(likelihood: Likelihood, start: dict[str, float], bounds, max_evalua
     objective = _Objective(likelihood, t_ref, t_scale, np.inf)
     z_all = to_internal(start, t_ref, t_scale)
     held = z_all[FREE:]
-    u_max = max(abs(bounds["u_0"][0]), abs(bounds["u_0"][1]))
-    low = np.array(
-        [
-            (bounds["t_0"][0] - t_ref) / t_scale,
-            -u_max,
-            np.log(bounds["t_E"][0]),
-            np.log(bounds["rho"][0]),
-        ]
-    )
-    high = np.array(
-        [
-            (bounds["t_0"][1] - t_ref) / t_scale,
-            u_max,
-            np.log(bounds["t_E"][1]),
-            np.log(bounds["rho"][1]),
-        ]
-    )
+    low, high = (edge[:FREE] for edge in _internal_bounds(bounds, t_ref, t_scale))
     z0 = np.clip(z_all[:FREE], low, high)
 
     def fun(z: np.ndarray) -> np.ndarray:

@@ -222,27 +222,21 @@ def simulate_events(init: NPEInitializer, n: int, seed: int) -> Iterator[dict[st
             yield {k: event[k] for k in fields}
 
 
-def chosen_events(
-    init: NPEInitializer, indices: set[int], pool: int, seed: int
-) -> Iterator[dict[str, Any]]:
-    """The events of :func:`simulate_events` numbered in ``indices`` (skipped ones left out)."""
-    for event in simulate_events(init, pool, seed):
-        if event["index"] in indices and "skipped" not in event:
-            yield event
-
-
 def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
     """``--events`` (pool indices, comma-separated), ``--seed`` and ``--pool``: the events of
-    :func:`chosen_events` a diagnosis runs on (indices as this script prints them)."""
+    :func:`pool_events` a diagnosis runs on (indices as this script prints them)."""
     parser.add_argument("--events", required=True, help="comma-separated pool indices")
     parser.add_argument("--seed", type=int, default=777, help="pool seed (bench_propose's)")
     parser.add_argument("--pool", type=int, default=500, help="events simulated to find them")
 
 
 def pool_events(init: NPEInitializer, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    """:func:`chosen_events` of the parsed :func:`add_pool_arguments`."""
+    """The events of :func:`simulate_events` (``args.pool`` of seed ``args.seed``) numbered in
+    ``args.events`` (parsed :func:`add_pool_arguments`), skipped ones left out."""
     indices = {int(i) for i in str(args.events).split(",")}
-    return chosen_events(init, indices, args.pool, args.seed)
+    for event in simulate_events(init, args.pool, args.seed):
+        if event["index"] in indices and "skipped" not in event:
+            yield event
 
 
 # --------------------------------------------------------------------------- summary

@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_propose import add_pool_arguments, recovered, simulate_events, truth_polish  # noqa: E402
+from bench_propose import add_pool_arguments, pool_events, recovered, truth_polish  # noqa: E402
 
 import mulens_npe.preprocess as preprocess_module  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
@@ -66,11 +66,8 @@ def main() -> None:
     parser.add_argument("--polish", type=int, default=0, help="near draws polished per event")
     args = parser.parse_args()
     init = NPEInitializer.pretrained() if args.model is None else NPEInitializer.load(args.model)
-    wanted = {int(x) for x in args.events.split(",")}
     rng = np.random.default_rng(1)
-    for event in simulate_events(init, args.pool, args.seed):
-        if event["index"] not in wanted or "skipped" in event:
-            continue
+    for event in pool_events(init, args):
         lc, truth = event["lightcurve"], event["truth"]
         net_input = init.network_input(lc)
         print(

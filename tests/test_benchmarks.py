@@ -197,6 +197,8 @@ def test_a_grid_node_fit_holds_s_q_alpha_and_finds_the_trajectory():
         u_0=(-2.0, 2.0),
         t_E=(1.0, 300.0),
         rho=(1e-4, 0.03),
+        s=(0.2, 5.0),
+        q=(1e-6, 1.0),
     )
     chi2, curves, best = bench_grid_optimised.fit_node(likelihood, start, bounds)
     assert chi2 < truth_chi2 + 5.0
