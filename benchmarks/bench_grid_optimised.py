@@ -36,7 +36,6 @@ from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
 from mulens_npe.likelihood import Likelihood, single_lens_fit  # noqa: E402
 from mulens_npe.polish import (  # noqa: E402
-    _DIFF_STEPS,
     _internal_bounds,
     _Objective,
     from_internal,
@@ -66,12 +65,7 @@ def fit_node(likelihood: Likelihood, start: dict[str, float], bounds, max_evalua
         return objective.fun(np.concatenate([z, held]))
 
     def jac(z: np.ndarray) -> np.ndarray:
-        base = fun(z)
-        steps = _DIFF_STEPS[:FREE] * np.where(np.arange(FREE) == 1, max(abs(z[1]), 1e-3), 1.0)
-        shifted = objective._residuals(
-            np.concatenate([z[None] + np.diag(steps), np.tile(held, (FREE, 1))], axis=1)
-        )
-        return ((shifted - base[None]) / steps[:, None]).T
+        return objective.jac(np.concatenate([z, held]), n_free=FREE)
 
     least_squares(
         fun,

@@ -235,10 +235,13 @@ class _Objective:
         self._cache = (key, residuals)
         return residuals
 
-    def jac(self, z: np.ndarray) -> np.ndarray:
+    def jac(self, z: np.ndarray, n_free: int = 7) -> np.ndarray:
+        """Forward differences in the first ``n_free`` coordinates (the others held)."""
         base = self.fun(z)
-        steps = _DIFF_STEPS * np.where(np.arange(7) == 1, np.maximum(abs(z[1]), 1e-3), 1.0)
-        shifted = self._residuals(z[None] + np.diag(steps))
+        steps = _DIFF_STEPS[:n_free] * np.where(
+            np.arange(n_free) == 1, np.maximum(abs(z[1]), 1e-3), 1.0
+        )
+        shifted = self._residuals(z[None] + np.eye(z.size)[:n_free] * steps[:, None])
         return ((shifted - base[None]) / steps[:, None]).T
 
 
