@@ -70,6 +70,17 @@ class TrainingConfig:
             changing ``seed`` for fresh augmentations. None: use ``seed``.
         workers: DataLoader worker processes (0: in the main process).
         augment: Options passed to the augmentation.
+        cached_passes: 0 (default): every step gets freshly augmented curves from the
+            DataLoader. ``K > 0``: the workers augment and preprocess ``K`` passes over the
+            training curves once (pass ``k`` seeded as epoch ``k``), the run keeps them in
+            memory (float16 inputs, ~240 MB per pass of 58,000 curves) and draws its batches
+            from them at random, so a step costs only the network's forward and backward pass
+            (on a CPU the augmentation costs ~2.5 ms a curve, more than the step itself).
+            One device only (not under ``torchrun``).
+        freeze_embedding: Train the flow alone; the embedding keeps its (warm-start) weights.
+            With ``cached_passes`` the cache then holds the embedding's context vectors
+            (128 floats a curve), and a step costs the flow's pass alone (~30 ms for 512
+            curves on one CPU core, against ~0.4 s for 256 curves through the whole network).
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -88,6 +99,8 @@ class TrainingConfig:
     split_seed: int | None = None
     workers: int = 1
     augment: Mapping[str, Any] = field(default_factory=dict)
+    cached_passes: int = 0
+    freeze_embedding: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_steps", "validate_every", "patience"):
@@ -102,6 +115,14 @@ class TrainingConfig:
         if self.target not in TARGETS:
             raise ConfigurationError(
                 f"TrainingConfig: target must be one of {TARGETS}, got {self.target!r}."
+            )
+        if int(self.cached_passes) != self.cached_passes or self.cached_passes < 0:
+            raise ConfigurationError(
+                f"TrainingConfig: cached_passes must be an integer >= 0, got {self.cached_passes!r}."
+            )
+        if not isinstance(self.freeze_embedding, bool):
+            raise ConfigurationError(
+                f"TrainingConfig: freeze_embedding must be true or false, got {self.freeze_embedding!r}."
             )
         if not self.learning_rate > 0 or not self.max_minutes > 0:
             raise ConfigurationError("TrainingConfig: learning_rate and max_minutes must be > 0.")
@@ -357,8 +378,30 @@ def train(
     )
     val_set = _validation_examples(dataset, val_rows, config, features)
 
+    if distributed and (config.cached_passes or config.freeze_embedding):
+        raise ConfigurationError(
+            "TrainingConfig: cached_passes and freeze_embedding train on one device; "
+            "run them without torchrun."
+        )
+    if config.freeze_embedding:
+        if init is None:
+            raise ConfigurationError(
+                "TrainingConfig: freeze_embedding needs a warm start (--init MODEL); "
+                "a random embedding would stay random."
+            )
+        if init_optimizer is not None:
+            raise ConfigurationError(
+                "--init-optimizer cannot be combined with freeze_embedding: the saved moments "
+                "are the whole network's, this run optimises the flow alone."
+            )
+        network.embedding.requires_grad_(False)
+    _train_mode(network, config)
     model = torch.nn.parallel.DistributedDataParallel(network) if distributed else network
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=1e-5)
+    optimizer = torch.optim.AdamW(
+        [p for p in network.parameters() if p.requires_grad],
+        lr=config.learning_rate,
+        weight_decay=1e-5,
+    )
     state = {"step": 0, "epoch": 0, "best_val": math.inf, "stale": 0, "history": [], "seconds": 0.0}
     budget = config.max_minutes * 60.0
 
@@ -413,6 +456,9 @@ def train(
         save_model(TrainedModel(network, config.preprocess, features, prior, card), out)
 
     val_loader = _loader(val_set, config.batch_size, False, config.seed, config.workers)
+    cache = None  # made before the clock starts: the budget and schedule are the steps'
+    if config.cached_passes and state["step"] < config.max_steps:
+        cache = _cache_passes(train_set, network, config, device, progress and rank == 0)
     started = time.perf_counter() - state["seconds"]
     bar = tqdm(
         total=config.max_steps,
@@ -423,15 +469,26 @@ def train(
     )
     done = state["step"] >= config.max_steps
     while not done:
-        train_set.epoch = state["epoch"]
-        loader = _loader(
-            train_set, config.batch_size, True, config.seed + state["epoch"], config.workers
-        )
+        if cache is None:
+            train_set.epoch = state["epoch"]
+            loader = _loader(
+                train_set, config.batch_size, True, config.seed + state["epoch"], config.workers
+            )
+        else:
+            loader = _cached_batches(cache, config.batch_size, config.seed + state["epoch"])
         for batch in loader:
             if batch is None:
                 continue
             x, target, log_weight = (t.to(device) for t in batch)
-            loss = -(_weights(log_weight, config) * model(x).log_prob(target)).sum()
+            if cache is not None and config.freeze_embedding:
+                posterior = network.flow(x.float())  # x holds the embedding's contexts
+            elif config.freeze_embedding:
+                with torch.no_grad():
+                    context = network.embedding(x)
+                posterior = network.flow(context)
+            else:
+                posterior = model(x.float())
+            loss = -(_weights(log_weight, config) * posterior.log_prob(target)).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad)
@@ -444,6 +501,7 @@ def train(
             last = state["step"] >= config.max_steps or state["seconds"] >= budget
             if state["step"] % config.validate_every == 0 or last:
                 val = _validate(network, val_loader, device, config)
+                _train_mode(network, config)
                 state["history"].append(
                     {
                         "step": state["step"],
@@ -476,6 +534,66 @@ def train(
         torch.distributed.barrier()  # every rank returns the final artifact rank 0 wrote
         torch.distributed.destroy_process_group()
     return load_model(out)
+
+
+def _train_mode(network: PosteriorNetwork, config: TrainingConfig) -> None:
+    """Training mode; a frozen embedding stays in eval mode (its batch norms keep their statistics)."""
+    network.train()
+    if config.freeze_embedding:
+        network.embedding.eval()
+
+
+def _cache_passes(
+    train_set: TrainingExamples,
+    network: PosteriorNetwork,
+    config: TrainingConfig,
+    device: torch.device,
+    progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``config.cached_passes`` augmented passes over the training curves, kept in memory.
+
+    Returns (inputs, targets, log weights): the network inputs in float16 or, with a frozen
+    embedding, the embedding's contexts (float32, computed in eval mode as at inference).
+    Pass ``k`` is the augmentation of epoch ``k``, so a run's cache depends only on its seed.
+    """
+    from tqdm.auto import tqdm
+
+    xs, targets, weights = [], [], []
+    n_batches = math.ceil(len(train_set) / config.batch_size)
+    bar = tqdm(
+        total=config.cached_passes * n_batches,
+        disable=not progress,
+        desc="caching passes",
+        unit="batch",
+    )
+    for epoch in range(config.cached_passes):
+        train_set.epoch = epoch
+        for batch in _loader(train_set, config.batch_size, False, config.seed, config.workers):
+            bar.update(1)
+            if batch is None:
+                continue
+            x, target, log_weight = batch
+            if config.freeze_embedding:
+                with torch.no_grad():
+                    x = network.embedding(x.to(device)).cpu()
+            else:
+                x = x.to(torch.float16)
+            xs.append(x)
+            targets.append(target)
+            weights.append(log_weight)
+    bar.close()
+    if not xs:
+        raise InputDataError("training: no training curve could be preprocessed.")
+    return torch.cat(xs), torch.cat(targets), torch.cat(weights)
+
+
+def _cached_batches(cache, batch_size: int, seed: int):
+    """One shuffled pass over the cache, in batches."""
+    xs, targets, weights = cache
+    order = torch.randperm(len(xs), generator=torch.Generator().manual_seed(seed))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        yield xs[rows], targets[rows], weights[rows]
 
 
 def _load_moments(optimizer, network, path: str | Path, device) -> None:

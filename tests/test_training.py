@@ -167,3 +167,59 @@ def test_proposal_target_counts_every_curve_and_reweights_its_samples(tiny_datas
     assert "importance-resampled to the prior" in report and "per 100 draws" in report
     with pytest.raises(ConfigurationError, match="target"):
         TrainingConfig(target="posterior")
+
+
+def test_frozen_embedding_trains_the_flow_alone_from_cached_contexts(tiny_dataset, tmp_path):
+    parent = train(tiny_dataset, tmp_path / "parent", TINY, progress=False)
+    frozen = replace(TINY, max_steps=6, freeze_embedding=True, cached_passes=2)
+    child = train(
+        tiny_dataset, tmp_path / "child", frozen, init=tmp_path / "parent", progress=False
+    )
+    before = parent.network.state_dict()
+    after = child.network.state_dict()
+    embedding = [k for k in before if k.startswith("embedding.")]
+    flow = [k for k in before if k.startswith("flow.")]
+    # batch-norm statistics included: the frozen embedding stays in eval mode
+    assert embedding and all(torch.equal(before[k], after[k]) for k in embedding)
+    assert any(not torch.equal(before[k], after[k]) for k in flow)
+    assert child.card["training"]["config"]["freeze_embedding"] is True
+    assert child.card["training"]["config"]["cached_passes"] == 2
+    # the flow learnt on cached contexts is the network's flow: one forward pass, same density
+    x = torch.randn(3, 4, TINY.preprocess.n_bins)
+    theta = torch.zeros(3, 7)
+    with torch.no_grad():
+        direct = child.network.flow(child.network.embedding(x)).log_prob(theta)
+        np.testing.assert_allclose(child.network.log_prob(theta, x), direct)
+
+
+def test_cached_passes_are_the_streamed_augmentations(tiny_dataset, tmp_path):
+    from mulens_npe.artifact import load_model
+    from mulens_npe.simulate.dataset import SimulationDataset
+    from mulens_npe.training import TrainingExamples, _cache_passes, _config_split
+
+    config = replace(TINY, cached_passes=2)
+    model = train(tiny_dataset, tmp_path / "cached", config, progress=False)
+    assert model.card["training"]["steps"] == 4
+    data = SimulationDataset(tiny_dataset)
+    rows, _ = _config_split(len(data), config)
+    examples = TrainingExamples(
+        data, rows, config.preprocess, model.features, config.seed, config.augment
+    )
+    network = load_model(tmp_path / "cached").network
+    x, target, _ = _cache_passes(examples, network, config, torch.device("cpu"), False)
+    examples.epoch = 1  # the second pass is epoch 1's augmentation
+    streamed = examples[list(range(len(examples)))]
+    n = len(streamed[0])
+    assert x.dtype == torch.float16 and len(x) == len(target) > n
+    np.testing.assert_allclose(x[-n:].float(), streamed[0], atol=2e-2, rtol=2e-3)
+    np.testing.assert_array_equal(target[-n:], streamed[1])
+
+
+def test_frozen_embedding_needs_a_warm_start_and_valid_options(tiny_dataset, tmp_path):
+    frozen = replace(TINY, freeze_embedding=True)
+    with pytest.raises(ConfigurationError, match="warm start"):
+        train(tiny_dataset, tmp_path / "x", frozen, progress=False)
+    with pytest.raises(ConfigurationError, match="cached_passes must be"):
+        TrainingConfig(cached_passes=-1)
+    with pytest.raises(ConfigurationError, match="freeze_embedding must be"):
+        TrainingConfig.from_dict({"freeze_embedding": "yes"})
