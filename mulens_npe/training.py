@@ -116,7 +116,11 @@ class TrainingConfig:
             raise ConfigurationError(
                 f"TrainingConfig: target must be one of {TARGETS}, got {self.target!r}."
             )
-        if int(self.cached_passes) != self.cached_passes or self.cached_passes < 0:
+        if (
+            not isinstance(self.cached_passes, int)
+            or isinstance(self.cached_passes, bool)
+            or self.cached_passes < 0
+        ):
             raise ConfigurationError(
                 f"TrainingConfig: cached_passes must be an integer >= 0, got {self.cached_passes!r}."
             )

@@ -219,7 +219,8 @@ def test_frozen_embedding_needs_a_warm_start_and_valid_options(tiny_dataset, tmp
     frozen = replace(TINY, freeze_embedding=True)
     with pytest.raises(ConfigurationError, match="warm start"):
         train(tiny_dataset, tmp_path / "x", frozen, progress=False)
-    with pytest.raises(ConfigurationError, match="cached_passes must be"):
-        TrainingConfig(cached_passes=-1)
+    for bad in (-1, 2.5, "4"):
+        with pytest.raises(ConfigurationError, match="cached_passes must be"):
+            TrainingConfig(cached_passes=bad)
     with pytest.raises(ConfigurationError, match="freeze_embedding must be"):
         TrainingConfig.from_dict({"freeze_embedding": "yes"})
