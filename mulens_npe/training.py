@@ -75,12 +75,13 @@ class TrainingConfig:
             training curves once (pass ``k`` seeded as epoch ``k``), the run keeps them in
             memory (float16 inputs, ~240 MB per pass of 58,000 curves) and draws its batches
             from them at random, so a step costs only the network's forward and backward pass
-            (on a CPU the augmentation costs ~2.5 ms a curve, more than the step itself).
+            (on a CPU the augmentation costs ~2.8 ms a curve, more than the step itself).
             One device only (not under ``torchrun``).
         freeze_embedding: Train the flow alone; the embedding keeps its (warm-start) weights.
             With ``cached_passes`` the cache then holds the embedding's context vectors
-            (128 floats a curve), and a step costs the flow's pass alone (~30 ms for 512
-            curves on one CPU core, against ~0.4 s for 256 curves through the whole network).
+            (128 floats a curve), and a step costs the flow's pass alone (~40 ms for 512
+            curves on one CPU core, against ~0.34 s for 256 curves through the whole network;
+            ``benchmarks/bench_training_step.py``).
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
