@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -19,22 +20,7 @@ import torch
 from mulens_npe.artifact import load_model
 from mulens_npe.evaluate import evaluate_model, model_epochs, simulated_events
 from mulens_npe.simulate.dataset import SimulationDataset
-from mulens_npe.training import TrainingConfig, TrainingExamples, _config_split
-
-
-def contexts(model, examples: TrainingExamples, passes: int):
-    """Context vectors and flow targets of ``passes`` augmented passes."""
-    xs, targets = [], []
-    for epoch in range(passes):
-        examples.epoch = epoch
-        for start in range(0, len(examples), 256):
-            batch = examples[list(range(start, min(start + 256, len(examples))))]
-            if batch is None:
-                continue
-            with torch.no_grad():
-                xs.append(model.network.embedding(batch[0]))
-            targets.append(batch[1].numpy())
-    return torch.cat(xs), np.concatenate(targets).astype(float)
+from mulens_npe.training import TrainingConfig, TrainingExamples, _cache_passes, _config_split
 
 
 def main() -> None:
@@ -55,8 +41,12 @@ def main() -> None:
     rows, _ = _config_split(len(data), config)
     started = time.perf_counter()
     examples = TrainingExamples(data, rows, config.preprocess, model.features, 101, config.augment)
-    context, z = contexts(model, examples, args.passes)
-    params = model.features.from_torus(z, 0.0, 1.0)  # s and q do not depend on the frame
+    # the contexts as `train` caches them with freeze_embedding (embedding in eval mode)
+    cached = replace(config, cached_passes=args.passes, freeze_embedding=True)
+    context, z, _ = _cache_passes(examples, model.network, cached, torch.device("cpu"), False)
+    params = model.features.from_torus(
+        z.numpy().astype(float), 0.0, 1.0
+    )  # s and q do not depend on the frame
     y = torch.tensor(
         np.stack([np.abs(np.log10(params["s"])), np.log10(params["q"])], 1), dtype=torch.float32
     )

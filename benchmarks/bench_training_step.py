@@ -21,7 +21,7 @@ from mulens_npe.simulate.dataset import SimulationDataset
 from mulens_npe.training import TrainingConfig, TrainingExamples, _config_split
 
 
-def best_of(repeats: int, run) -> float:
+def median_time(repeats: int, run) -> float:
     """Median wall time of ``run()`` over ``repeats`` calls after one warm-up call."""
     run()
     times = []
@@ -46,13 +46,13 @@ def main() -> None:
     data = SimulationDataset(args.data)
     rows, _ = _config_split(len(data), config)
     examples = TrainingExamples(data, rows, config.preprocess, model.features, 5, config.augment)
-    batches = iter(range(0, 256 * (args.repeats + 1) * 4, 256))
+    batches = iter(range(0, len(examples) - 256, 256))  # fresh curves at every call
 
     def serve():
         start = next(batches)
         return examples[list(range(start, start + 256))]
 
-    serving = best_of(args.repeats, serve)
+    serving = median_time(args.repeats, serve)
     x, target, _ = serve()
     network = model.network.train()
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-6)
@@ -63,7 +63,7 @@ def main() -> None:
         loss.backward()
         optimizer.step()
 
-    whole = best_of(args.repeats, whole_step)
+    whole = median_time(args.repeats, whole_step)
     network.eval()
     with torch.no_grad():
         context = network.embedding(x)
@@ -76,7 +76,7 @@ def main() -> None:
         loss.backward()
         flow_optimizer.step()
 
-    flow = best_of(args.repeats, flow_step)
+    flow = median_time(args.repeats, flow_step)
     print(f"{args.model}, one torch thread, median of {args.repeats}:")
     print(
         f"  serving 256 augmented, preprocessed curves: {serving:.3f} s ({serving / 256 * 1e3:.2f} ms a curve)"

@@ -485,12 +485,11 @@ def train(
             if batch is None:
                 continue
             x, target, log_weight = (t.to(device) for t in batch)
-            if cache is not None and config.freeze_embedding:
-                posterior = network.flow(x.float())  # x holds the embedding's contexts
-            elif config.freeze_embedding:
-                with torch.no_grad():
-                    context = network.embedding(x)
-                posterior = network.flow(context)
+            if config.freeze_embedding:
+                if cache is None:  # a cache would hold the contexts already
+                    with torch.no_grad():
+                        x = network.embedding(x)
+                posterior = network.flow(x.float())
             else:
                 posterior = model(x.float())
             loss = -(_weights(log_weight, config) * posterior.log_prob(target)).sum()
