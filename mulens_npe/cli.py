@@ -224,9 +224,11 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{name:>6}: 68% interval covers {coverage['68%']:.3f}, 95% covers {coverage['95%']:.3f}"
         )
     for group, errors in result.errors.items():
+        reference = result.reference_errors[group]
         print(
             f"{group} (n={errors['n']}): posterior median, median |d log10 s| {errors['log10_s']:.3f}, "
-            f"|d log10 q| {errors['log10_q']:.3f}"
+            f"|d log10 q| {errors['log10_q']:.3f} (a guess that reads no data: "
+            f"{reference['log10_s']:.3f}, {reference['log10_q']:.3f})"
         )
     print(f"report: {out / 'evaluation.md'}")
     return 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,10 @@ class EvaluationResult:
     mode_errors: dict[str, dict[str, float]]
     samples: list[dict[str, np.ndarray]]
     seconds_per_event: float
+    reference_errors: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Errors of the no-data guess (each group's median truth), the yardstick of ``errors``."""
+    clear_coverage: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Coverage as ``coverage``, on the clear binaries (delta chi2 > threshold) alone."""
     effective_sample_sizes: np.ndarray | None = None
     """Per event, of the importance weights to the prior (None: the model needs none)."""
     n_samples: int = 1000
@@ -170,6 +174,8 @@ class EvaluationResult:
             "tarp": {"levels": self.tarp_levels.tolist(), "coverage": self.tarp_coverage.tolist()},
             "median_errors": self.errors,
             "mode_errors": self.mode_errors,
+            "reference_errors": self.reference_errors,
+            "clear_binary_coverage": self.clear_coverage,
             "n_clear_binary": int(np.sum(self.delta_chi2 > SIGNAL_THRESHOLD)),
             "seconds_per_event": self.seconds_per_event,
         }
@@ -298,6 +304,15 @@ def evaluate_model(
         k: {f"{int(level * 100)}%": float(np.mean(inside[level][k][used])) for level in LEVELS}
         for k in names
     }
+    clear = used & (delta_chi2 > SIGNAL_THRESHOLD)
+    clear_coverage = (
+        {
+            k: {f"{int(level * 100)}%": float(np.mean(inside[level][k][clear])) for level in LEVELS}
+            for k in names
+        }
+        if clear.any()
+        else {}
+    )
     tarp_cov = np.array([np.mean(tarp_f[used] < a) for a in tarp_levels])
     errors = _median_errors(truths, medians, delta_chi2, used)
     mode_errors = _median_errors(truths, modes, delta_chi2, used)
@@ -312,6 +327,8 @@ def evaluate_model(
         delta_chi2=delta_chi2[used],
         errors=errors,
         mode_errors=mode_errors,
+        reference_errors=_reference_errors(truths, delta_chi2, used),
+        clear_coverage=clear_coverage,
         samples=kept,
         seconds_per_event=seconds,
         effective_sample_sizes=None if reweighting is None else ess[used],
@@ -334,31 +351,55 @@ def _posterior_median(name: str, values: np.ndarray) -> float:
     return float(np.median(values))
 
 
-def _median_errors(truths, modes, delta_chi2, used) -> dict[str, dict[str, float]]:
-    out = {}
-    groups = {
+def _groups(delta_chi2: np.ndarray, used: np.ndarray) -> dict[str, np.ndarray]:
+    """The event groups of the report: all events, and split at the clear-binary threshold."""
+    return {
         "all": used,
         f"delta_chi2 > {SIGNAL_THRESHOLD:g}": used & (delta_chi2 > SIGNAL_THRESHOLD),
         f"delta_chi2 <= {SIGNAL_THRESHOLD:g}": used & (delta_chi2 <= SIGNAL_THRESHOLD),
     }
-    for group, mask in groups.items():
+
+
+def _errors(truths, estimates, mask) -> dict[str, float]:
+    """Median absolute errors of point ``estimates`` on the events in ``mask``."""
+    log_s_t, log_s_m = np.log10(truths["s"][mask]), np.log10(estimates["s"][mask])
+    return {
+        "n": int(mask.sum()),
+        "log10_s": float(
+            np.median(np.minimum(np.abs(log_s_m - log_s_t), np.abs(log_s_m + log_s_t)))
+        ),
+        "log10_q": float(np.median(np.abs(np.log10(estimates["q"][mask] / truths["q"][mask])))),
+        "u_0": float(np.median(np.abs(estimates["u_0"][mask] - truths["u_0"][mask]))),
+        "log10_t_E": float(
+            np.median(np.abs(np.log10(estimates["t_E"][mask] / truths["t_E"][mask])))
+        ),
+        "log10_rho": float(
+            np.median(np.abs(np.log10(estimates["rho"][mask] / truths["rho"][mask])))
+        ),
+    }
+
+
+def _median_errors(truths, modes, delta_chi2, used) -> dict[str, dict[str, float]]:
+    return {
+        group: _errors(truths, modes, mask)
+        for group, mask in _groups(delta_chi2, used).items()
+        if mask.any()
+    }
+
+
+def _reference_errors(truths, delta_chi2, used) -> dict[str, dict[str, float]]:
+    """Errors of a guess that reads no data: every event of a group gets the group's median truth.
+
+    The yardstick for the point errors: an estimator that does not beat it has learnt
+    nothing about that parameter for that group (it needs the truths, so it is a reference,
+    not an estimator).
+    """
+    out = {}
+    for group, mask in _groups(delta_chi2, used).items():
         if not mask.any():
             continue
-        log_s_t, log_s_m = np.log10(truths["s"][mask]), np.log10(modes["s"][mask])
-        out[group] = {
-            "n": int(mask.sum()),
-            "log10_s": float(
-                np.median(np.minimum(np.abs(log_s_m - log_s_t), np.abs(log_s_m + log_s_t)))
-            ),
-            "log10_q": float(np.median(np.abs(np.log10(modes["q"][mask] / truths["q"][mask])))),
-            "u_0": float(np.median(np.abs(modes["u_0"][mask] - truths["u_0"][mask]))),
-            "log10_t_E": float(
-                np.median(np.abs(np.log10(modes["t_E"][mask] / truths["t_E"][mask])))
-            ),
-            "log10_rho": float(
-                np.median(np.abs(np.log10(modes["rho"][mask] / truths["rho"][mask])))
-            ),
-        }
+        guess = {k: np.full(mask.size, _posterior_median(k, v[mask])) for k, v in truths.items()}
+        out[group] = _errors(truths, guess, mask)
     return out
 
 
@@ -397,11 +438,29 @@ def write_report(result: EvaluationResult, model: TrainedModel, out: str | Path,
     ]
     for k, cov in result.coverage.items():
         lines.append(f"| {k} | {cov['68%']:.3f} | {cov['95%']:.3f} |")
+    if result.clear_coverage:
+        lines += [
+            "",
+            f"On the {summary['n_clear_binary']} clear binaries alone "
+            f"(delta chi2 > {SIGNAL_THRESHOLD:g}):",
+            "",
+            "| parameter | 68% | 95% |",
+            "|---|---|---|",
+        ]
+        for k, cov in result.clear_coverage.items():
+            lines.append(f"| {k} | {cov['68%']:.3f} | {cov['95%']:.3f} |")
     lines += [
         "",
         "## Median error of the posterior median (the point estimate for the targets)",
         "",
         *_error_table(result.errors),
+        "",
+        "The same errors for a guess that reads no data (every event of a group given the",
+        "median of that group's true values; a yardstick, not an estimator): where the",
+        "posterior median does no better, the network has learnt nothing of that parameter",
+        "for that group.",
+        "",
+        *_error_table(result.reference_errors),
         "",
         "## Median error of the posterior mode (highest-density draw)",
         "",

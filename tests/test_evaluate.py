@@ -31,6 +31,8 @@ def test_evaluate_reports_calibration_and_writes_the_report(tiny_model, tmp_path
     assert (out / "calibration.png").stat().st_size > 10_000
     assert "| s |" in (out / "evaluation.md").read_text()
     assert set(summary["mode_errors"]) == set(summary["median_errors"])
+    assert set(summary["reference_errors"]) == set(summary["median_errors"])
+    assert "reads no data" in (out / "evaluation.md").read_text()
     assert "posterior median" in (out / "evaluation.md").read_text()
 
 
@@ -46,3 +48,35 @@ def test_posterior_median_is_twin_invariant_in_s_and_circular_in_alpha():
     estimate = _posterior_median("alpha", alpha)
     assert min(estimate, 360.0 - estimate) < 1.0  # around 0 deg, not 180
     assert _posterior_median("q", np.array([1e-4, 1e-3, 1e-2])) == 1e-3
+
+
+def test_reference_errors_are_the_groups_median_deviation_and_exact_estimates_score_zero():
+    from mulens_npe.evaluate import _median_errors, _reference_errors
+
+    rng = np.random.default_rng(5)
+    n = 101
+    truths = {
+        "t_0": rng.uniform(0, 1, n),
+        "u_0": rng.uniform(0.01, 1, n),
+        "t_E": 10 ** rng.uniform(0, 2, n),
+        "rho": 10 ** rng.uniform(-4, -2, n),
+        "s": 10 ** rng.uniform(-0.5, 0.5, n),
+        "q": 10 ** rng.uniform(-6, 0, n),
+        "alpha": rng.uniform(0, 360, n),
+    }
+    delta_chi2 = np.where(np.arange(n) < 41, 1e4, 1.0)
+    used = np.ones(n, bool)
+    exact = _median_errors(truths, truths, delta_chi2, used)
+    assert all(v == 0.0 for e in exact.values() for k, v in e.items() if k != "n")
+    reference = _reference_errors(truths, delta_chi2, used)
+    clear = delta_chi2 > 100
+    assert reference["delta_chi2 > 100"]["n"] == 41  # odd: the median is one of the values
+    log_q = np.log10(truths["q"][clear])
+    assert np.isclose(
+        reference["delta_chi2 > 100"]["log10_q"], np.median(np.abs(log_q - np.median(log_q)))
+    )
+    # s is compared up to the close/wide twin: the guess is the median of |log10 s|
+    abs_log_s = np.abs(np.log10(truths["s"]))
+    assert np.isclose(
+        reference["all"]["log10_s"], np.median(np.abs(abs_log_s - np.median(abs_log_s)))
+    )
