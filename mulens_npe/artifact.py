@@ -148,6 +148,11 @@ def load_model(folder: str | Path) -> TrainedModel:
         features = FeatureMap.from_dict(card["features"])
         prior = Prior.from_dict(card["prior"])
         prior_reweighting(card, prior)
+        if config.in_channels != len(preprocess.channels):
+            raise ConfigurationError(
+                f"the network reads {config.in_channels} channels, the preprocessing makes "
+                f"{len(preprocess.channels)}"
+            )
     except (KeyError, TypeError, ConfigurationError) as exc:
         raise ModelCardError(
             f"{card_path}: incompatible or incomplete specification ({exc})."

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -34,7 +34,14 @@ from zuko.utils import unpack
 
 from .errors import ConfigurationError
 
-__all__ = ["NetworkConfig", "ResidualEmbedding", "PosteriorNetwork", "POOLINGS", "stock_zuko_copy"]
+__all__ = [
+    "NetworkConfig",
+    "ResidualEmbedding",
+    "PosteriorNetwork",
+    "POOLINGS",
+    "stock_zuko_copy",
+    "with_input_channels",
+]
 
 POOLINGS: tuple[str, ...] = ("global", "positional")
 
@@ -255,6 +262,34 @@ class PosteriorNetwork(nn.Module):
     def log_prob(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """log q(theta | x) for a batch, theta of shape (batch, 7) on the torus."""
         return self.flow(self.embedding(x)).log_prob(theta)
+
+
+def with_input_channels(network: PosteriorNetwork, in_channels: int) -> PosteriorNetwork:
+    """A copy of ``network`` that reads ``in_channels`` input channels, the extra ones ignored.
+
+    The embedding's first convolution gets zero weights for the added channels, so the copy
+    computes exactly what ``network`` computes on the channels they share, and training can
+    then teach it to use the new ones (a warm start across a change of the preprocessing).
+
+    Example:
+        >>> net = PosteriorNetwork(NetworkConfig(widths=(8, 8), transforms=1, hidden=(16,))).eval()
+        >>> wider = with_input_channels(net, 5)
+        >>> x = torch.randn(2, 5, 64)
+        >>> bool(torch.allclose(wider.embedding(x), net.embedding(x[:, :4])))
+        True
+    """
+    old = network.config.in_channels
+    if in_channels < old:
+        raise ConfigurationError(
+            f"with_input_channels: cannot drop channels ({old} -> {in_channels})."
+        )
+    wider = PosteriorNetwork(replace(network.config, in_channels=in_channels))
+    state = network.state_dict()
+    stem = state["embedding.stem.0.weight"]
+    padded = torch.zeros(stem.shape[0], in_channels, stem.shape[2], dtype=stem.dtype)
+    padded[:, :old] = stem
+    wider.load_state_dict({**state, "embedding.stem.0.weight": padded})
+    return wider.train(network.training)
 
 
 def stock_zuko_copy(network: PosteriorNetwork) -> PosteriorNetwork:

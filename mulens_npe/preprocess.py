@@ -13,6 +13,12 @@ Steps (each choice is recorded in :class:`PreprocessSpec`, which goes into the m
    magnification), the log of its uncertainty, a mask (1 where the bin has data, so gaps and
    irregular cadence are explicit), and the bin's ``tau / window`` (where the bin lies relative
    to the event, since the window is cut at the edges of the data).
+5. Optionally (``PreprocessSpec.residual``) a fifth channel, ``residual``: how far each bin
+   departs from a least-squares single-lens fit (:func:`~mulens_npe.singlelens.refine_single_lens`,
+   fluxes solved per dataset), in units of its own noise: ``asinh(sum(r_i) / sqrt(n))`` over
+   the bin's epochs, ``r_i`` the normalised residuals. A binary's signal that is a small
+   fraction of the magnification (a small central caustic, Roman's precise photometry) is
+   then as plain to the network as it is to a chi2.
 
 The network then predicts t_0 and t_E relative to ``t_ref`` and ``t_scale``: it is amortised
 over where the event sits in time and over its timescale.
@@ -28,11 +34,19 @@ import numpy as np
 
 from .errors import ConfigurationError, InputDataError
 from .lightcurve import LightCurve
-from .singlelens import SingleLensEstimate, estimate_single_lens, linear_fluxes, pspl_magnification
+from .singlelens import (
+    SingleLensEstimate,
+    estimate_single_lens,
+    linear_fluxes,
+    pspl_magnification,
+    refine_single_lens,
+)
 
-__all__ = ["PreprocessSpec", "NetworkInput", "preprocess", "CHANNELS"]
+__all__ = ["PreprocessSpec", "NetworkInput", "preprocess", "CHANNELS", "RESIDUAL"]
 
 CHANNELS: tuple[str, ...] = ("asinh_excess", "log10_err", "mask", "tau")
+"""The channels of every model; ``PreprocessSpec(residual=True)`` appends :data:`RESIDUAL`."""
+RESIDUAL = "residual"
 
 
 @dataclass(frozen=True)
@@ -44,12 +58,15 @@ class PreprocessSpec:
         window: Half-width of the window in units of the single-lens t_E estimate.
         min_points: Fewest epochs inside the window.
         max_log10_err: Bin errors (asinh units) are clipped to ``10 ** max_log10_err``.
+        residual: Append the ``residual`` channel (departure from a single-lens fit, in
+            units of the noise); models trained without it keep four channels.
     """
 
     n_bins: int = 512
     window: float = 3.0
     min_points: int = 10
     max_log10_err: float = 1.0
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if int(self.n_bins) != self.n_bins or self.n_bins < 16:
@@ -58,25 +75,39 @@ class PreprocessSpec:
             )
         if not self.window > 0:
             raise ConfigurationError(f"PreprocessSpec: window must be > 0, got {self.window}.")
+        if not isinstance(self.residual, bool):
+            raise ConfigurationError(
+                f"PreprocessSpec: residual must be true or false, got {self.residual!r}."
+            )
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Names of the input channels, in order."""
+        return (*CHANNELS, RESIDUAL) if self.residual else CHANNELS
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form, with the channel names."""
-        return {**asdict(self), "channels": list(CHANNELS)}
+        """JSON-able form, with the channel names (cards of four-channel models omit ``residual``)."""
+        spec = asdict(self)
+        if not self.residual:
+            del spec["residual"]
+        return {**spec, "channels": list(self.channels)}
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> PreprocessSpec:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigurationError`."""
         known = set(cls.__dataclass_fields__)
         spec = dict(spec)
-        channels = spec.pop("channels", list(CHANNELS))
-        if list(channels) != list(CHANNELS):
-            raise ConfigurationError(
-                f"PreprocessSpec: channels {channels} differ from this version's {list(CHANNELS)}."
-            )
+        channels = spec.pop("channels", None)
         unknown = sorted(set(spec) - known)
         if unknown:
             raise ConfigurationError(f"PreprocessSpec: unknown key(s) {unknown}.")
-        return cls(**spec)
+        result = cls(**spec)
+        if channels is not None and list(channels) != list(result.channels):
+            raise ConfigurationError(
+                f"PreprocessSpec: channels {list(channels)} differ from this version's "
+                f"{list(result.channels)} for residual={result.residual}."
+            )
+        return result
 
 
 @dataclass(frozen=True)
@@ -86,7 +117,7 @@ class NetworkInput:
     Attributes
     ----------
     values : numpy.ndarray
-        float32 array of shape (len(CHANNELS), n_bins).
+        float32 array of shape (len(spec.channels), n_bins).
     t_ref : float
         Reference time (full BJD/HJD days): t_0 of the single-lens estimate.
     t_scale : float
@@ -168,9 +199,23 @@ def preprocess(
         spec.max_log10_err,
     )
     centres = 0.5 * (edges[1:] + edges[:-1]) / spec.window
-    out = np.stack([mean, log_err, filled.astype(float), centres]).astype(np.float32)
+    channels = [mean, log_err, filled.astype(float), centres]
+    if spec.residual:
+        fit = refine_single_lens(main.time, main.flux, main.flux_err, estimate)
+        normalised = np.concatenate([_residuals(lc, fit) for lc in lightcurves])[inside]
+        n_in = np.bincount(index, minlength=spec.n_bins)
+        r_sum = np.bincount(index, normalised, spec.n_bins)
+        channels.append(np.arcsinh(np.where(filled, r_sum / np.sqrt(np.maximum(n_in, 1)), 0.0)))
+    out = np.stack(channels).astype(np.float32)
     span = (
         float(min(lc.time.min() for lc in lightcurves)),
         float(max(lc.time.max() for lc in lightcurves)),
     )
     return NetworkInput(values=out, t_ref=t_ref, t_scale=t_scale, single_lens=estimate, span=span)
+
+
+def _residuals(lc: LightCurve, fit: SingleLensEstimate) -> np.ndarray:
+    """Residuals of ``lc`` from the single-lens ``fit`` (its own fluxes), in units of the errors."""
+    magnification = pspl_magnification((lc.time - fit.t_0) / fit.t_E, fit.u_0)
+    source, blend, _ = linear_fluxes(magnification, lc.flux, 1.0 / lc.flux_err**2)
+    return (lc.flux - source * magnification - blend) / lc.flux_err

@@ -28,7 +28,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from .artifact import TrainedModel, load_model, save_model
 from .errors import ConfigurationError, InputDataError
 from .features import FeatureMap
-from .network import NetworkConfig, PosteriorNetwork
+from .network import NetworkConfig, PosteriorNetwork, with_input_channels
 from .preprocess import PreprocessSpec, preprocess
 
 __all__ = ["TrainingConfig", "train", "TrainingExamples", "TARGETS"]
@@ -43,7 +43,10 @@ class TrainingConfig:
 
     Arguments:
         network: Embedding and flow sizes.
-        preprocess: Input grid.
+        preprocess: Input grid. A warm start (``--init``) keeps its model's network and grid,
+            except that ``preprocess.residual: true`` adds the residual channel to a
+            four-channel model (its weights start at zero, so the network starts as the
+            model it warm-starts from; set ``network.in_channels`` to 5 with it).
         batch_size: Curves per optimisation step.
         learning_rate: Peak Adam learning rate (linear warm-up over the first 5% of the run,
             then one cosine cycle down to 1% of the peak).
@@ -131,6 +134,12 @@ class TrainingConfig:
             )
         if not self.learning_rate > 0 or not self.max_minutes > 0:
             raise ConfigurationError("TrainingConfig: learning_rate and max_minutes must be > 0.")
+        if self.network.in_channels != len(self.preprocess.channels):
+            raise ConfigurationError(
+                f"TrainingConfig: network.in_channels is {self.network.in_channels} but the "
+                f"preprocessing makes {len(self.preprocess.channels)} channels "
+                f"{list(self.preprocess.channels)}; set them to agree."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -367,9 +376,14 @@ def train(
 
     if init is not None:
         start = load_model(init)
-        config = replace(config, network=start.network.config, preprocess=start.preprocess)
-        features = start.features
         network = start.network
+        preprocess_spec = start.preprocess
+        if config.preprocess.residual and not start.preprocess.residual:
+            # add the residual channel to a four-channel model: zero weights, same outputs
+            preprocess_spec = replace(start.preprocess, residual=True)
+            network = with_input_channels(network, len(preprocess_spec.channels))
+        config = replace(config, network=network.config, preprocess=preprocess_spec)
+        features = start.features
     else:
         features = FeatureMap.from_prior(prior)
         network = PosteriorNetwork(config.network)

@@ -76,6 +76,11 @@ def test_truncated_weights_refused_even_with_matching_hash(saved):
         (lambda c: c["network"].update(context=32), "do not match the network"),
         (lambda c: c["network"].update(colour="blue"), "unknown key"),
         (lambda c: c.pop("prior"), "incomplete"),
+        (lambda c: c["network"].update(in_channels=5), "reads 5 channels"),
+        (
+            lambda c: c["preprocess"].update(residual=True, channels=c["preprocess"]["channels"]),
+            "channels",
+        ),
     ],
 )
 def test_incompatible_card_refused(saved, edit, message):

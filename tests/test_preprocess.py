@@ -80,3 +80,45 @@ def test_spec_round_trip_and_validation():
         PreprocessSpec(n_bins=4)
     with pytest.raises(ConfigurationError, match="unknown"):
         PreprocessSpec.from_dict({"n_bins": 64, "colour": 1})
+
+
+def test_residual_channel_is_noise_for_a_single_lens_and_marks_a_planet():
+    from mulens_npe.preprocess import RESIDUAL
+    from mulens_npe.simulate.magnification import binary_magnification
+
+    spec = PreprocessSpec(n_bins=128, residual=True)
+    assert spec.channels == (*CHANNELS, RESIDUAL)
+    single = preprocess(_event(u_0=0.3), spec).values
+    assert single.shape == (len(CHANNELS) + 1, 128)
+    np.testing.assert_array_equal(single[:4], preprocess(_event(u_0=0.3), SPEC).values)
+    filled = single[2] > 0
+    # asinh of a bin's summed normalised residual / sqrt(n): ~N(0, 1) for a single lens
+    assert np.std(np.sinh(single[4][filled])) < 1.6
+    # a planetary caustic crossed 10 days after the peak: the residual channel lights up there
+    params = {"t_0": 2461480.0, "u_0": 0.3, "t_E": 12.0, "rho": 1e-3, "s": 1.6, "q": 3e-3}
+    params["alpha"] = 180.0 - np.degrees(np.arctan2(0.3, 1.6 - 1 / 1.6))
+    magnification = binary_magnification(params, SEASON)[0]
+    rng = np.random.default_rng(0)
+    flux = 8.0 * magnification + 4.0
+    err = 0.02 * np.sqrt(flux)
+    planet = LightCurve(SEASON, flux + rng.normal(size=SEASON.size) * err, err, band="W149")
+    net_input = preprocess(planet, spec)
+    significance = np.abs(np.sinh(net_input.values[4]))
+    assert significance.max() > 10
+    # ... at the bin where the binary departs most from the single lens
+    single_lens = pspl_magnification((SEASON - 2461480.0) / 12.0, 0.3)
+    t_worst = SEASON[np.argmax(np.abs(magnification - single_lens))]
+    tau_worst = (t_worst - net_input.t_ref) / net_input.t_scale
+    tau = net_input.values[3] * spec.window
+    bin_width = 2 * spec.window / spec.n_bins
+    assert abs(tau[np.argmax(significance)] - tau_worst) < 2 * bin_width
+
+
+def test_residual_spec_round_trip_and_channel_check():
+    spec = PreprocessSpec(n_bins=64, residual=True)
+    assert PreprocessSpec.from_dict(spec.to_dict()) == spec
+    assert "residual" not in PreprocessSpec(n_bins=64).to_dict()
+    with pytest.raises(ConfigurationError, match="channels"):
+        PreprocessSpec.from_dict({**PreprocessSpec(n_bins=64).to_dict(), "residual": True})
+    with pytest.raises(ConfigurationError, match="residual must be"):
+        PreprocessSpec(residual=1)

@@ -36,3 +36,20 @@ def test_estimate_locates_event_and_scale(t_0, u_0, t_E):
     assert abs(est.t_0 - t_0) < 0.1 * t_E
     assert 0.33 < est.t_E / t_E < 3.0
     assert est.source_flux > 0
+
+
+def test_refine_recovers_the_single_lens_that_the_coarse_grid_misses():
+    from mulens_npe.singlelens import refine_single_lens
+
+    rng = np.random.default_rng(1)
+    t_0, u_0, t_E, f_s, f_b = 2461478.3, 0.137, 12.7, 1000.0, 300.0
+    flux_true = f_s * pspl_magnification((SEASON - t_0) / t_E, u_0) + f_b
+    err = 0.5 * np.sqrt(flux_true)
+    flux = flux_true + rng.normal(size=SEASON.size) * err
+    start = estimate_single_lens(SEASON, flux, err)
+    fit = refine_single_lens(SEASON, flux, err, start)
+    assert fit.chi2 <= start.chi2
+    assert abs(fit.t_0 - t_0) < 0.01 and abs(fit.u_0 / u_0 - 1) < 0.02
+    assert abs(fit.t_E / t_E - 1) < 0.02 and abs(fit.source_flux / f_s - 1) < 0.03
+    # 300 bins of pure noise around the right model: chi2 ~ 300 - 5
+    assert fit.chi2 < 400

@@ -224,3 +224,32 @@ def test_frozen_embedding_needs_a_warm_start_and_valid_options(tiny_dataset, tmp
             TrainingConfig(cached_passes=bad)
     with pytest.raises(ConfigurationError, match="freeze_embedding must be"):
         TrainingConfig.from_dict({"freeze_embedding": "yes"})
+
+
+def test_warm_start_adds_the_residual_channel_without_changing_the_parent(tiny_dataset, tmp_path):
+    from mulens_npe.artifact import load_model
+    from mulens_npe.network import with_input_channels
+
+    parent = train(tiny_dataset, tmp_path / "parent", TINY, progress=False)
+    wider = with_input_channels(parent.network, 5).eval()
+    x = torch.randn(3, 5, TINY.preprocess.n_bins)
+    with torch.no_grad():
+        torch.testing.assert_close(wider.embedding(x), parent.network.eval().embedding(x[:, :4]))
+    with pytest.raises(ConfigurationError, match="drop"):
+        with_input_channels(parent.network, 3)
+    config = replace(
+        TINY,
+        max_steps=2,
+        preprocess=replace(TINY.preprocess, residual=True),
+        network=replace(TINY.network, in_channels=5),
+    )
+    child = train(
+        tiny_dataset, tmp_path / "child", config, init=tmp_path / "parent", progress=False
+    )
+    assert child.preprocess.residual and child.network.config.in_channels == 5
+    loaded = load_model(tmp_path / "child")
+    assert loaded.card["preprocess"]["channels"][-1] == "residual"
+    # the residual channel's weights started at zero and moved with training
+    assert loaded.network.embedding.stem[0].weight[:, 4].abs().max() > 0
+    with pytest.raises(ConfigurationError, match="in_channels"):
+        replace(TINY, preprocess=replace(TINY.preprocess, residual=True))
