@@ -35,7 +35,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = load_model(args.model)
-    config = TrainingConfig.from_file(args.config)
+    # the config's curves, split and noise; the model's own input channels
+    config = replace(
+        TrainingConfig.from_file(args.config),
+        preprocess=model.preprocess,
+        network=model.network.config,
+    )
     data = SimulationDataset(args.data)
     _, rows = _config_split(len(data), config)
     examples = _validation_examples(data, rows, config, model.features)

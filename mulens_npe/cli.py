@@ -239,8 +239,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="calibration and accuracy of a model on fresh simulations",
         description="Simulate N fresh events from the model's prior with a new seed, draw "
-        "posteriors and report coverage (68%%, 95%%), SBC ranks, TARP and median errors split "
-        "by binary signal strength, with plots.",
+        "posteriors and report coverage (68%, 95%; also on the clear binaries alone), SBC ranks, "
+        "TARP and median errors split by binary signal strength beside those of a guess that "
+        "reads no data, with plots.",
     )
     parser.add_argument("--model", help="model directory (default: the shipped roman-2l1s)")
     parser.add_argument("--n", type=int, default=2000, help="number of events (default 2000)")

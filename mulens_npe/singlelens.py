@@ -205,7 +205,10 @@ def refine_single_lens(
 
     x0 = np.array([start.t_0, np.log(max(start.u_0, 1e-6)), np.log(start.t_E)])
     with np.errstate(over="ignore", invalid="ignore"):
-        fit = least_squares(residuals, x0, method="lm", max_nfev=max_evaluations)
+        try:
+            fit = least_squares(residuals, x0, method="lm", max_nfev=max_evaluations)
+        except ValueError:  # non-finite residuals at the start: keep the grid's estimate
+            return start
     chi2 = float(np.sum(fit.fun**2)) if np.all(np.isfinite(fit.fun)) else np.inf
     source, blend, _ = linear_fluxes(magnification(fit.x), f_b, w_b)
     if not (chi2 < float(np.sum(residuals(x0) ** 2)) and source > 0):
