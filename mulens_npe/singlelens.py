@@ -91,12 +91,17 @@ def linear_fluxes(
     return source, blend, chi2
 
 
-def _bin_means(time, flux, weight, edges):
+def _binned(time, flux, flux_err, n_bins):
+    """Inverse-variance means of time and flux in ``n_bins`` equal bins (the epochs if < 5 bins)."""
+    weight = 1.0 / flux_err**2
+    edges = np.linspace(time[0], time[-1] + 1e-9, n_bins + 1)
     index = np.clip(np.searchsorted(edges, time, side="right") - 1, 0, edges.size - 2)
     w = np.bincount(index, weight, edges.size - 1)
     wf = np.bincount(index, weight * flux, edges.size - 1)
     wt = np.bincount(index, weight * time, edges.size - 1)
     filled = w > 0
+    if filled.sum() < 5:
+        return time, flux, weight
     return wt[filled] / w[filled], wf[filled] / w[filled], w[filled]
 
 
@@ -120,11 +125,7 @@ def estimate_single_lens(
     -------
     SingleLensEstimate
     """
-    weight = 1.0 / flux_err**2
-    edges = np.linspace(time[0], time[-1] + 1e-9, n_bins + 1)
-    t_b, f_b, w_b = _bin_means(time, flux, weight, edges)
-    if t_b.size < 5:
-        t_b, f_b, w_b = time, flux, weight
+    t_b, f_b, w_b = _binned(time, flux, flux_err, n_bins)
     padded = np.pad(f_b, 2, mode="edge")
     smooth = np.median(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=-1)
     peak = int(np.argmax(smooth))
@@ -189,9 +190,7 @@ def refine_single_lens(
     """
     from scipy.optimize import least_squares
 
-    weight = 1.0 / flux_err**2
-    edges = np.linspace(time[0], time[-1] + 1e-9, n_bins + 1)
-    t_b, f_b, w_b = _bin_means(time, flux, weight, edges)
+    t_b, f_b, w_b = _binned(time, flux, flux_err, n_bins)
     sigma = 1.0 / np.sqrt(w_b)
 
     def magnification(p: np.ndarray) -> np.ndarray:
