@@ -27,7 +27,7 @@ from mulens_npe.artifact import load_model
 from mulens_npe.evaluate import model_epochs, simulated_events
 from mulens_npe.network import NetworkConfig, ResidualEmbedding
 from mulens_npe.simulate.dataset import SimulationDataset
-from mulens_npe.training import TrainingConfig, TrainingExamples, _config_split
+from mulens_npe.training import TrainingConfig, TrainingExamples, _cache_passes, _config_split
 
 
 def _targets(s: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -50,22 +50,24 @@ def main() -> None:
     model = load_model("mulens_npe/models/roman-2l1s")
     config = TrainingConfig.from_file(args.config)
     spec = replace(config.preprocess, residual=True)
+    cached = replace(
+        config,
+        preprocess=spec,
+        network=replace(config.network, in_channels=len(spec.channels)),
+        cached_passes=args.passes,
+        batch_size=256,
+        workers=0,
+    )
     data = SimulationDataset(args.data)
     rows, _ = _config_split(len(data), config)
     rows = rows[: args.max_rows]
     examples = TrainingExamples(data, rows, spec, model.features, args.augment_seed, config.augment)
     started = time.perf_counter()
-    inputs, targets = [], []
-    for epoch in range(args.passes):
-        examples.epoch = epoch
-        for start in range(0, len(examples), 256):
-            batch = examples[list(range(start, min(start + 256, len(examples))))]
-            if batch is None:
-                continue
-            inputs.append(batch[0][:, : args.channels].to(torch.float16))
-            params = model.features.from_torus(batch[1].numpy().astype(float), 0.0, 1.0)
-            targets.append(torch.from_numpy(_targets(params["s"], params["q"])))
-    x, y = torch.cat(inputs), torch.cat(targets)
+    # the passes as `train` caches them (pass k is the augmentation of epoch k)
+    x, z, _ = _cache_passes(examples, model.network, cached, torch.device("cpu"), False)
+    x = x[:, : args.channels]
+    params = model.features.from_torus(z.numpy().astype(float), 0.0, 1.0)
+    y = torch.from_numpy(_targets(params["s"], params["q"]))
     print(f"{len(x)} training inputs in {time.perf_counter() - started:.0f} s", flush=True)
 
     with_residual = replace(model, preprocess=spec)
