@@ -300,19 +300,16 @@ def evaluate_model(
     seconds = (clock.perf_counter() - started) / max(int(used.sum()), 1)
     if not used.any():
         raise InputDataError("evaluate: no simulated event could be preprocessed.")
-    coverage = {
-        k: {f"{int(level * 100)}%": float(np.mean(inside[level][k][used])) for level in LEVELS}
-        for k in names
-    }
-    clear = used & (delta_chi2 > SIGNAL_THRESHOLD)
-    clear_coverage = (
-        {
-            k: {f"{int(level * 100)}%": float(np.mean(inside[level][k][clear])) for level in LEVELS}
+
+    def coverage_of(mask: np.ndarray) -> dict[str, dict[str, float]]:
+        return {
+            k: {f"{int(level * 100)}%": float(np.mean(inside[level][k][mask])) for level in LEVELS}
             for k in names
         }
-        if clear.any()
-        else {}
-    )
+
+    coverage = coverage_of(used)
+    clear = used & (delta_chi2 > SIGNAL_THRESHOLD)
+    clear_coverage = coverage_of(clear) if clear.any() else {}
     tarp_cov = np.array([np.mean(tarp_f[used] < a) for a in tarp_levels])
     errors = _median_errors(truths, medians, delta_chi2, used)
     mode_errors = _median_errors(truths, modes, delta_chi2, used)

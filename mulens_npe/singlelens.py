@@ -193,9 +193,13 @@ def refine_single_lens(
     t_b, f_b, w_b = _binned(time, flux, flux_err, n_bins)
     sigma = 1.0 / np.sqrt(w_b)
 
+    def unpack(p: np.ndarray) -> tuple[float, float, float]:
+        """(t_0, u_0, t_E) from the search coordinates (t_0, ln u_0, ln t_E), kept finite."""
+        return p[0], np.exp(np.clip(p[1], -12.0, 3.0)), np.exp(np.clip(p[2], -10.0, 10.0))
+
     def magnification(p: np.ndarray) -> np.ndarray:
-        t_e = np.exp(np.clip(p[2], -10.0, 10.0))
-        return pspl_magnification((t_b - p[0]) / t_e, np.exp(np.clip(p[1], -12.0, 3.0)))
+        t_0, u_0, t_e = unpack(p)
+        return pspl_magnification((t_b - t_0) / t_e, u_0)
 
     def residuals(p: np.ndarray) -> np.ndarray:
         a = magnification(p)
@@ -212,10 +216,11 @@ def refine_single_lens(
     source, blend, _ = linear_fluxes(magnification(fit.x), f_b, w_b)
     if not (chi2 < float(np.sum(residuals(x0) ** 2)) and source > 0):
         return start
+    t_0, u_0, t_e = unpack(fit.x)
     return SingleLensEstimate(
-        t_0=float(fit.x[0]),
-        u_0=float(np.exp(np.clip(fit.x[1], -12.0, 3.0))),
-        t_E=float(np.exp(np.clip(fit.x[2], -10.0, 10.0))),
+        t_0=float(t_0),
+        u_0=float(u_0),
+        t_E=float(t_e),
         source_flux=float(source),
         blend_flux=float(blend),
         chi2=chi2,
