@@ -52,11 +52,14 @@ class CausticTable:
 
     The table (``mulens_npe/data/caustic_targets.npz``, written by
     ``tools/make_caustic_table.py``) holds :func:`~mulens_npe.simulate.sampling.caustic_targets`
-    on a 0.01-dex grid in (log10 s, log10 q) over the default prior. A lens is interpolated
+    on a 0.01-dex grid in (log10 s, log10 q) over the default prior, and a finer grid (a tenth
+    of a cell) inside each cell whose corners disagree on the number of caustics, i.e. the
+    cells a change of topology (close / resonant / wide) runs through. A lens is interpolated
     bilinearly between its four neighbouring nodes when all four have the same number of
-    caustics (each corner's caustics matched to the first corner's by nearest centre); near a
-    change of topology, or outside the table, its caustics are computed exactly. Calling it
-    is a drop-in for ``caustic_targets(s, q)``.
+    caustics (each corner's caustics matched to the first corner's by nearest centre): first
+    on the coarse grid, then on the fine one; only where the fine corners still disagree, or
+    outside the table, are its caustics computed exactly. Calling it is a drop-in for
+    ``caustic_targets(s, q)``.
 
     Arguments:
         path: The table file (default: the one shipped in the package).
@@ -66,14 +69,22 @@ class CausticTable:
         if path is None:
             source = resources.files("mulens_npe") / "data" / "caustic_targets.npz"
             with resources.as_file(source) as file, np.load(file) as table:
-                columns = {k: np.asarray(table[k], float) for k in table.files}
+                columns = {k: np.asarray(table[k]) for k in table.files}
         else:
             with np.load(path) as table:
-                columns = {k: np.asarray(table[k], float) for k in table.files}
-        self.log10_s = columns["log10_s"]
-        self.log10_q = columns["log10_q"]
-        self.targets = columns["targets"]
-        self.counts = np.sum(np.isfinite(self.targets[..., 0]), axis=-1)
+                columns = {k: np.asarray(table[k]) for k in table.files}
+        self.log10_s = columns["log10_s"].astype(float)
+        self.log10_q = columns["log10_q"].astype(float)
+        self.targets = columns["targets"].astype(float)
+        self.counts = _caustic_counts(self.targets)
+        # fine grids: cell (i, j) -> row of fine_targets, -1 where the cell has none
+        self.fine_index = np.full((self.log10_s.size - 1, self.log10_q.size - 1), -1, int)
+        self.fine_targets = np.zeros((0, 2, 2, 3, 3))
+        if "fine_cells" in columns:
+            cells = columns["fine_cells"].astype(int)
+            self.fine_index[cells[:, 0], cells[:, 1]] = np.arange(len(cells))
+            self.fine_targets = columns["fine_targets"].astype(float)
+        self.fine_counts = _caustic_counts(self.fine_targets)
 
     def __call__(self, s: np.ndarray, q: np.ndarray) -> np.ndarray:
         s, q = np.broadcast_arrays(np.atleast_1d(np.asarray(s, float)), np.asarray(q, float))
@@ -82,28 +93,75 @@ class CausticTable:
         j = np.searchsorted(self.log10_q, y, side="right") - 1
         inside = (i >= 0) & (i < self.log10_s.size - 1) & (j >= 0) & (j < self.log10_q.size - 1)
         i, j = np.where(inside, i, 0), np.where(inside, j, 0)
-        corners = [(i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1)]
-        counts = np.stack([self.counts[a, b] for a, b in corners])
-        usable = inside & np.all(counts == counts[0], axis=0)
         fx = (x - self.log10_s[i]) / (self.log10_s[i + 1] - self.log10_s[i])
         fy = (y - self.log10_q[j]) / (self.log10_q[j + 1] - self.log10_q[j])
-        weights = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
-        first = self.targets[i, j]
-        out = weights[0][:, None, None] * first
-        for (a, b), w in zip(corners[1:], weights[1:], strict=True):
-            corner = self.targets[a, b]
-            # match this corner's caustics to the first corner's, by nearest centre
-            distance = np.hypot(
-                first[:, :, None, 0] - corner[:, None, :, 0],
-                first[:, :, None, 1] - corner[:, None, :, 1],
+        corners = [(i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1)]
+        out, usable = _bilinear(
+            [self.targets[a, b] for a, b in corners],
+            np.stack([self.counts[a, b] for a, b in corners]),
+            fx,
+            fy,
+        )
+        usable &= inside
+        fine = np.flatnonzero(inside & ~usable & (self.fine_index[i, j] >= 0))
+        if fine.size:
+            cell = self.fine_index[i[fine], j[fine]]
+            m = self.fine_targets.shape[1] - 1
+            # position inside the cell's fine grid (m x m sub-cells)
+            gx, gy = np.clip(fx[fine] * m, 0, m), np.clip(fy[fine] * m, 0, m)
+            a, b = np.minimum(gx.astype(int), m - 1), np.minimum(gy.astype(int), m - 1)
+            corners = [(a, b), (a + 1, b), (a, b + 1), (a + 1, b + 1)]
+            out[fine], usable[fine] = _bilinear(
+                [self.fine_targets[cell, u, v] for u, v in corners],
+                np.stack([self.fine_counts[cell, u, v] for u, v in corners]),
+                gx - a,
+                gy - b,
             )
-            match = np.argmin(np.where(np.isfinite(distance), distance, np.inf), axis=2)
-            matched = np.take_along_axis(corner, match[..., None], axis=1)
-            out = out + w[:, None, None] * matched
         exact = ~usable
         if exact.any():
             out[exact] = caustic_targets(s[exact], q[exact])
         return out
+
+
+def _caustic_counts(targets: np.ndarray) -> np.ndarray:
+    """Number of caustics at each node of a table of shape (..., 3, 3)."""
+    return np.sum(np.isfinite(targets[..., 0]), axis=-1)
+
+
+def _bilinear(
+    corners: list[np.ndarray], counts: np.ndarray, fx: np.ndarray, fy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear interpolation of caustic targets between four corners.
+
+    Parameters
+    ----------
+    corners : list of numpy.ndarray
+        Targets, each of shape (n, 3, 3), at corners (0, 0), (1, 0), (0, 1), (1, 1).
+    counts : numpy.ndarray
+        Number of caustics at each corner, shape (4, n).
+    fx, fy : numpy.ndarray
+        Fractional position inside the cell along log10 s and log10 q, in [0, 1].
+
+    Returns
+    -------
+    (targets, usable)
+        Interpolated targets, shape (n, 3, 3), and where they can be trusted: the four
+        corners have the same number of caustics (each corner's caustics matched to the
+        first corner's by nearest centre).
+    """
+    usable = np.all(counts == counts[0], axis=0)
+    weights = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
+    first = corners[0]
+    out = weights[0][:, None, None] * first
+    for corner, w in zip(corners[1:], weights[1:], strict=True):
+        distance = np.hypot(
+            first[:, :, None, 0] - corner[:, None, :, 0],
+            first[:, :, None, 1] - corner[:, None, :, 1],
+        )
+        match = np.argmin(np.where(np.isfinite(distance), distance, np.inf), axis=2)
+        matched = np.take_along_axis(corner, match[..., None], axis=1)
+        out = out + w[:, None, None] * matched
+    return out, usable
 
 
 @dataclass(frozen=True)
