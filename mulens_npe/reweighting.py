@@ -20,8 +20,9 @@ it, the caustic passage inside it); for an event, the span of its data, the same
 
 Cost: the weights need the caustics of every draw. Exact (VBMicrolensing) they cost 0.25 ms
 on average and up to 25 ms for some lenses, seconds per 10,000 draws; models therefore use
-:class:`CausticTable`, interpolated from a shipped table (20 ms for 4,000 draws; log weights
-within 0.05 of the exact ones for 99.7% of caustic-aimed draws).
+:class:`CausticTable`, interpolated from a shipped table with a finer grid where the caustic
+topology changes (log weights within 0.05 of the exact ones for 99.7% of caustic-aimed draws;
+``benchmarks/bench_reweighting.py`` times it).
 """
 
 from __future__ import annotations
