@@ -67,13 +67,10 @@ class CausticTable:
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        if path is None:
-            source = resources.files("mulens_npe") / "data" / "caustic_targets.npz"
-            with resources.as_file(source) as file, np.load(file) as table:
-                columns = {k: np.asarray(table[k]) for k in table.files}
-        else:
-            with np.load(path) as table:
-                columns = {k: np.asarray(table[k]) for k in table.files}
+        shipped = resources.files("mulens_npe") / "data" / "caustic_targets.npz"
+        source = shipped if path is None else Path(path)
+        with resources.as_file(source) as file, np.load(file) as table:
+            columns = {k: np.asarray(table[k]) for k in table.files}
         self.log10_s = columns["log10_s"].astype(float)
         self.log10_q = columns["log10_q"].astype(float)
         self.targets = columns["targets"].astype(float)
@@ -88,6 +85,26 @@ class CausticTable:
         self.fine_counts = _caustic_counts(self.fine_targets)
 
     def __call__(self, s: np.ndarray, q: np.ndarray) -> np.ndarray:
+        s, q = np.broadcast_arrays(np.atleast_1d(np.asarray(s, float)), np.asarray(q, float))
+        out, usable = self.interpolate(s, q)
+        exact = ~usable
+        if exact.any():
+            out[exact] = caustic_targets(s[exact], q[exact])
+        return out
+
+    def interpolate(self, s: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The table's caustics and where they can be trusted, nothing computed exactly.
+
+        Returns
+        -------
+        targets : numpy.ndarray
+            Shape ``(n, 3, 3)`` as :func:`~mulens_npe.simulate.sampling.caustic_targets`;
+            meaningless where ``usable`` is False.
+        usable : numpy.ndarray
+            Boolean, shape ``(n,)``: False where the corners disagree on the number of
+            caustics even on the fine grid, or outside the table (``__call__`` computes
+            those exactly).
+        """
         s, q = np.broadcast_arrays(np.atleast_1d(np.asarray(s, float)), np.asarray(q, float))
         x, y = np.log10(s), np.log10(q)
         i = np.searchsorted(self.log10_s, x, side="right") - 1
@@ -118,10 +135,7 @@ class CausticTable:
                 gx - a,
                 gy - b,
             )
-        exact = ~usable
-        if exact.any():
-            out[exact] = caustic_targets(s[exact], q[exact])
-        return out
+        return out, usable
 
 
 def _caustic_counts(targets: np.ndarray) -> np.ndarray:
