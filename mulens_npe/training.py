@@ -71,6 +71,10 @@ class TrainingConfig:
         split_seed: Seed of the train/validation split; a warm start on the same dataset keeps
             its parent's split (and so an untouched validation set) by keeping this seed while
             changing ``seed`` for fresh augmentations. None: use ``seed``.
+        split_size: Draw the split over the first ``split_size`` curves only; every later
+            curve trains. A dataset grown by more chunks (same simulation seed: its first
+            curves are unchanged) then keeps the validation curves of the dataset it grew
+            from, which a warm-started parent never trained on. None: over all curves.
         workers: DataLoader worker processes (0: in the main process).
         augment: Options passed to the augmentation.
         cached_passes: 0 (default): every step gets freshly augmented curves from the
@@ -101,6 +105,7 @@ class TrainingConfig:
     target: str = "prior"
     seed: int = 0
     split_seed: int | None = None
+    split_size: int | None = None
     workers: int = 1
     augment: Mapping[str, Any] = field(default_factory=dict)
     cached_passes: int = 0
@@ -112,6 +117,14 @@ class TrainingConfig:
                 raise ConfigurationError(
                     f"TrainingConfig: {name} must be a positive integer, got {getattr(self, name)!r}."
                 )
+        if self.split_size is not None and (
+            isinstance(self.split_size, bool)
+            or not isinstance(self.split_size, int)
+            or self.split_size < 2
+        ):
+            raise ConfigurationError(
+                f"TrainingConfig: split_size must be null or an integer >= 2, got {self.split_size!r}."
+            )
         if not 0 < self.validation_fraction < 1:
             raise ConfigurationError(
                 f"TrainingConfig: validation_fraction must be in (0, 1), got {self.validation_fraction}."
@@ -277,16 +290,25 @@ def _lr_factor(step_fraction: float, time_fraction: float, warmup: float = 0.05)
     return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng([seed, 7]).permutation(n)
-    n_val = max(1, int(round(fraction * n)))
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+def _split(
+    n: int, fraction: float, seed: int, size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation rows: a share of the first ``size`` rows (all: None) validate."""
+    if size is not None and size > n:
+        raise ConfigurationError(
+            f"TrainingConfig: split_size is {size} but the dataset holds only {n} curves."
+        )
+    size = n if size is None else size
+    order = np.random.default_rng([seed, 7]).permutation(size)
+    n_val = max(1, int(round(fraction * size)))
+    train = np.concatenate([order[n_val:], np.arange(size, n)])
+    return np.sort(train), np.sort(order[:n_val])
 
 
 def _config_split(n: int, config: TrainingConfig) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation rows of a config (``split_seed``, else ``seed``)."""
     split_seed = config.seed if config.split_seed is None else config.split_seed
-    return _split(n, config.validation_fraction, split_seed)
+    return _split(n, config.validation_fraction, split_seed, config.split_size)
 
 
 def _validation_examples(

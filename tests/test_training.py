@@ -134,6 +134,25 @@ def test_split_seed_keeps_the_validation_set_when_the_augmentation_seed_changes(
     assert TrainingConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
+def test_split_size_keeps_the_validation_set_of_a_grown_dataset():
+    from mulens_npe.training import _config_split
+
+    config = TrainingConfig(seed=11, split_seed=7, validation_fraction=0.03)
+    grown = replace(config, split_size=1000)
+    train_small, val_small = _config_split(1000, config)
+    train_big, val_big = _config_split(2000, grown)
+    # the grown dataset validates on exactly the curves the smaller one held out ...
+    np.testing.assert_array_equal(val_big, val_small)
+    # ... and trains on all the others, old and new, once each
+    assert set(train_big) == set(train_small) | set(range(1000, 2000))
+    assert len(train_big) + len(val_big) == 2000
+    assert TrainingConfig.from_dict(json.loads(json.dumps(grown.to_dict()))) == grown
+    with pytest.raises(ConfigurationError, match="split_size"):
+        _config_split(500, grown)
+    with pytest.raises(ConfigurationError, match="split_size"):
+        TrainingConfig(split_size=1.5)
+
+
 def test_proposal_target_counts_every_curve_and_reweights_its_samples(tiny_dataset, tmp_path):
     from mulens_npe.training import _weights
 

@@ -217,10 +217,11 @@ class SimulationConfig:
             raise ConfigurationError(
                 f"proposal must be a mapping of options, got {self.proposal!r}."
             )
-        object.__setattr__(self, "prior", MappingProxyType(json.loads(json.dumps(self.prior))))
-        object.__setattr__(
-            self, "proposal", MappingProxyType(json.loads(json.dumps(self.proposal)))
-        )
+        # frozen copies; ``default=dict`` reads a config's own (already frozen) mappings, so
+        # that ``dataclasses.replace`` works on a config
+        for name in ("prior", "proposal"):
+            frozen = json.loads(json.dumps(getattr(self, name), default=dict))
+            object.__setattr__(self, name, MappingProxyType(frozen))
         object.__setattr__(self, "tolerance", _positive_float(self.tolerance, "tolerance"))
         if self.dtype not in STORAGE_DTYPES:
             raise ConfigurationError(
