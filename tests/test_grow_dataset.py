@@ -1,8 +1,6 @@
 """tools/grow_dataset.py: a grown dataset is the larger simulation, reusing the old chunks."""
 
-import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,19 +9,11 @@ from mulens_npe.errors import ConfigurationError
 from mulens_npe.simulate.dataset import SimulationDataset
 from mulens_npe.simulate.runner import simulate
 from tests.tiny import TINY_SIMULATION, simulate_tiny
-
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "grow_dataset.py"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("grow_dataset", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.tool_modules import load_tool
 
 
 def test_grown_dataset_equals_the_larger_simulation_and_leaves_the_old_one_alone(tmp_path):
-    tool = _tool()
+    tool = load_tool("grow_dataset")
     source = simulate_tiny(tmp_path / "small")  # 48 curves, 2 chunks
     before = {p.name: p.read_bytes() for p in source.iterdir()}
     pending = tool.grow(source, tmp_path / "grown", 96)
@@ -44,7 +34,7 @@ def test_grown_dataset_equals_the_larger_simulation_and_leaves_the_old_one_alone
 
 
 def test_grow_refuses_a_smaller_n_and_a_used_directory(tmp_path):
-    tool = _tool()
+    tool = load_tool("grow_dataset")
     source = simulate_tiny(tmp_path / "small")
     with pytest.raises(ConfigurationError, match="larger than the 48"):
         tool.grow(source, tmp_path / "grown", 48)

@@ -1,25 +1,14 @@
 """tools/pack_simulations.py: a packed dataset unpacks into an equivalent dataset folder."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from mulens_npe.simulate.dataset import SimulationDataset
 from tests.tiny import simulate_tiny
-
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "pack_simulations.py"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("pack_simulations", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.tool_modules import load_tool
 
 
 def test_pack_round_trip_keeps_parameters_exactly_and_magnification_to_its_step(tmp_path):
-    tool = _tool()
+    tool = load_tool("pack_simulations")
     source = simulate_tiny(tmp_path / "sim")
     packed, unpacked = tmp_path / "packed", tmp_path / "unpacked"
     packed.mkdir()
