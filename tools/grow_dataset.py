@@ -25,7 +25,7 @@ import os
 import shutil
 from pathlib import Path
 
-from mulens_npe.errors import ConfigurationError
+from mulens_npe.errors import ConfigurationError, MulensNPEError
 from mulens_npe.simulate.config import SimulationConfig
 from mulens_npe.simulate.dataset import SimulationDataset
 from mulens_npe.simulate.store import build_manifest, chunk_path, prepare_directory
@@ -91,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         pending = grow(args.source, args.out, args.n)
-    except ConfigurationError as exc:
+    except MulensNPEError as exc:
         raise SystemExit(f"error: {exc}") from None
     print(
         f"{args.out}: {len(pending)} chunk(s) to compute; run `mulens-npe simulate --out "
