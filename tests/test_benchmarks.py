@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.tool_modules import load_script
 
-
-def _load(name: str):
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench_propose = _load("bench_propose")
-bench_burnin = _load("bench_burnin")
-bench_grid_optimised = _load("bench_grid_optimised")
+bench_propose = load_script("benchmarks", "bench_propose")
+bench_burnin = load_script("benchmarks", "bench_burnin")
+bench_grid_optimised = load_script("benchmarks", "bench_grid_optimised")
 
 P = dict(t_0=2461480.0, u_0=0.2, t_E=20.0, rho=1e-3, s=1.1, q=1e-3, alpha=60.0)
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from mulens_npe.errors import ConfigurationError, MulensNPEError
-from mulens_npe.simulate.config import SimulationConfig
 from mulens_npe.simulate.dataset import SimulationDataset
 from mulens_npe.simulate.store import build_manifest, chunk_path, prepare_directory
 
@@ -60,7 +60,7 @@ def grow(source: str | os.PathLike, out: str | os.PathLike, n: int) -> list[int]
             f"{config.chunk_size}); a larger dataset would draw that chunk again with more "
             "curves, so it cannot be reused."
         )
-    grown = SimulationConfig.from_dict({**config.to_dict(), "n": n})
+    grown = replace(config, n=n)
     times = old.times
     prior = grown.build_prior(times)
     manifest = build_manifest(grown, times, prior, grown.build_sampler(prior).to_config())
