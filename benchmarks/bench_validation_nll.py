@@ -5,6 +5,11 @@ with that config's validation augmentation (seed + 1) and prints the mean NLL wi
 weights (``target = "prior"``) and without (``target = "proposal"``), so models trained with
 either target compare on the same curves and noise.
 
+Those NLLs are of the flow's coordinates, which differ between models with different maps
+(``FeatureMap.squash``). The last lines compare any two models: the proposal objective's NLL in
+the unmapped coordinates (``FeatureMap.log_abs_det``) over the curves whose true t_0 and t_E lie
+inside the linear map's range, and how many do not (a linear map has no density for those).
+
 Usage: python benchmarks/bench_validation_nll.py MODEL --data DATASET
     [--config configs/roman-2l1s.proposal.json]
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from mulens_npe.artifact import load_model
@@ -48,6 +54,26 @@ def main() -> None:
     for target in ("prior", "proposal"):
         nll = _validate(model.network, loader, "cpu", replace(config, target=target))
         print(f"{args.model}: {len(rows)} validation curves, {target} objective NLL {nll:.3f}")
+    raw_nll, inside = [], []
+    with torch.no_grad():
+        for batch in loader:
+            if batch is None:
+                continue
+            x, target, _ = batch
+            nll = -model.network.log_prob(target, x).numpy()
+            z = target.numpy().astype(float)
+            raw_nll.append(nll - model.features.log_abs_det(z))
+            inside.append(model.features.inside_linear_range(z))
+    raw_nll, inside = np.concatenate(raw_nll), np.concatenate(inside)
+    if model.features.squash and not inside.all():
+        outside = f"their NLL {raw_nll[~inside].mean():.3f} (squashed: {model.features.squash})"
+    else:
+        outside = "no density there: the map clips them"
+    print(
+        f"{args.model}: unmapped-coordinate NLL (proposal objective) {raw_nll[inside].mean():.3f} "
+        f"on the {inside.sum()} curves inside the linear range; {np.sum(~inside)} outside it, "
+        + outside
+    )
 
 
 if __name__ == "__main__":

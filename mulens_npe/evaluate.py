@@ -165,6 +165,9 @@ class EvaluationResult:
     """Per event, of the importance weights to the prior (None: the model needs none)."""
     n_samples: int = 1000
     """Posterior draws per event."""
+    outside_range: np.ndarray | None = None
+    """Per event: its true t_0 or t_E lies beyond the bounds of the flow's linear range
+    (a model with a linear map has no posterior mass there; see ``FeatureMap.squash``)."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary."""
@@ -179,6 +182,8 @@ class EvaluationResult:
             "n_clear_binary": int(np.sum(self.delta_chi2 > SIGNAL_THRESHOLD)),
             "seconds_per_event": self.seconds_per_event,
         }
+        if self.outside_range is not None:
+            summary["outside_linear_range"] = int(np.sum(self.outside_range))
         if self.effective_sample_sizes is not None:
             summary["effective_sample_size"] = {
                 "median": float(np.median(self.effective_sample_sizes)),
@@ -233,6 +238,7 @@ def evaluate_model(
     tarp_levels = np.linspace(0, 1, 51)
     tarp_f = np.full(n, np.nan)
     delta_chi2 = np.full(n, np.nan)
+    outside = np.zeros(n, bool)
     kept: list[dict[str, np.ndarray]] = []
     network = model.network.eval()
     reweighting = model.reweighting
@@ -288,6 +294,7 @@ def evaluate_model(
                     inside[level][k][i] = abs(r - 0.5) <= level / 2
         # TARP in flow coordinates (scaled to the unit box; alpha wraps)
         z_true = model.features.to_torus(params, net_input.t_ref, net_input.t_scale)
+        outside[i] = not model.features.inside_linear_range(z_true)
         ref = event["rng"].uniform(-np.pi, np.pi, 7)
         diff_s = np.angle(np.exp(1j * (z - ref)))
         diff_t = np.angle(np.exp(1j * (z_true - ref)))
@@ -330,6 +337,7 @@ def evaluate_model(
         seconds_per_event=seconds,
         effective_sample_sizes=None if reweighting is None else ess[used],
         n_samples=n_samples,
+        outside_range=outside[used],
     )
 
 
@@ -425,6 +433,22 @@ def write_report(result: EvaluationResult, model: TrainedModel, out: str | Path,
             "importance-resampled to the prior (`mulens_npe.reweighting`). Effective sample "
             f"size of the weights: median {ess['median']:.0f}, 10th percentile "
             f"{ess['10%']:.0f} per {result.n_samples} draws.",
+        ]
+    if "outside_linear_range" in summary:
+        n_out = summary["outside_linear_range"]
+        squash = model.features.squash
+        lines += [
+            "",
+            f"{n_out} events ({n_out / max(summary['n_events'], 1):.1%}) have a true t_0 more than "
+            "3 single-lens timescales from the single-lens t_0, or a t_E more than e^3.5 times "
+            "that timescale or less than 1/e^3.5 of it"
+            + (
+                f": this model maps {' and '.join(squash)} from the whole real line "
+                "(`FeatureMap.squash`), so its posterior can reach them."
+                if squash
+                else ": this model's flow maps t_0 and t_E linearly from that range, so its "
+                "posterior has no mass at their true values (a ceiling on their coverage)."
+            ),
         ]
     lines += [
         "",

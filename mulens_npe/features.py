@@ -3,8 +3,15 @@
 The flow is a neural circular spline flow, so every coordinate lives on [-pi, pi). alpha is
 truly circular; every other parameter has a bounded range (from the prior, or for t_0 and t_E
 relative to the single-lens estimate) that is mapped linearly onto [-pi, pi). Values beyond a
-range are clipped just inside it: this only happens for rare training events whose
-single-lens estimate is far off, and is recorded in the model card.
+range are clipped just inside it.
+
+For t_0 and t_E that clipping is not rare: where the single-lens estimate of a faint event
+(u_0 > 1, a long t_E) is far off, ~4% of prior events have a true t_0 more than 3 t_scale from
+t_ref, or a t_E more than e^3.5 times t_scale, and a linear map cannot put posterior mass
+there. A *squashed* coordinate (``FeatureMap.squash``) maps the whole real line instead:
+``z = 2 atan(pi x / 2)`` with ``x = (raw - mid) / half`` (``mid``, ``half``: the centre and
+half-width of the bounds), which has the linear map's slope at the centre, reaches 2.0 rad at the
+old edge and tends to +-pi far beyond it.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from .prior import Prior
 __all__ = ["FeatureMap"]
 
 _EPS = 1e-6
+_MAX_SQUASHED = 100.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,16 @@ class FeatureMap:
     """
 
     bounds: Mapping[str, tuple[float, float]]
+    squash: tuple[str, ...] = ()
+    """Coordinates mapped by ``2 atan(pi x / 2)`` (the whole real line) instead of linearly."""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.squash) - {"t_0", "t_E"})
+        if unknown:
+            raise ConfigurationError(
+                f"FeatureMap: only t_0 and t_E can be squashed, got {unknown}."
+            )
+        object.__setattr__(self, "squash", tuple(sorted(set(self.squash))))
 
     @classmethod
     def from_prior(
@@ -42,10 +60,12 @@ class FeatureMap:
         t_0_range: float = 3.0,
         log_t_E_range: float = 3.5,
         log10_u_0_min: float = -4.0,
+        squash: tuple[str, ...] = (),
     ) -> FeatureMap:
         """Bounds that cover ``prior`` (t_0 and t_E relative to the single-lens estimate)."""
         b = prior.bounds
         return cls(
+            squash=tuple(squash),
             bounds={
                 "t_0": (-t_0_range, t_0_range),
                 "t_E": (-log_t_E_range, log_t_E_range),
@@ -53,12 +73,15 @@ class FeatureMap:
                 "rho": tuple(float(v) for v in np.log10(b["rho"])),
                 "s": tuple(float(v) for v in np.log10(b["s"])),
                 "q": tuple(float(v) for v in np.log10(b["q"])),
-            }
+            },
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form for the model card."""
-        return {"bounds": {k: list(v) for k, v in self.bounds.items()}}
+        """JSON-able form for the model card (``squash`` only when some coordinate is)."""
+        out: dict[str, Any] = {"bounds": {k: list(v) for k, v in self.bounds.items()}}
+        if self.squash:
+            out["squash"] = list(self.squash)
+        return out
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> FeatureMap:
@@ -69,7 +92,15 @@ class FeatureMap:
             raise ConfigurationError(
                 f"FeatureMap: bounds must name {sorted(expected)}, got {sorted(bounds)}."
             )
-        return cls(bounds={k: (float(v[0]), float(v[1])) for k, v in bounds.items()})
+        squash = spec.get("squash", [])
+        if isinstance(squash, str) or not all(isinstance(v, str) for v in squash):
+            raise ConfigurationError(
+                f"FeatureMap: squash must be a list of parameter names, got {squash!r}."
+            )
+        return cls(
+            bounds={k: (float(v[0]), float(v[1])) for k, v in bounds.items()},
+            squash=tuple(squash),
+        )
 
     def _raw(self, params: Mapping[str, Any], t_ref, t_scale) -> dict[str, np.ndarray]:
         return {
@@ -81,6 +112,44 @@ class FeatureMap:
             "q": np.log10(np.asarray(params["q"], float)),
         }
 
+    def _scaled(self, name: str, raw: np.ndarray) -> np.ndarray:
+        """``(raw - mid) / half`` of coordinate ``name``: -1 and 1 at its bounds."""
+        low, high = self.bounds[name]
+        return (raw - 0.5 * (low + high)) / (0.5 * (high - low))
+
+    def log_abs_det(self, z: np.ndarray) -> np.ndarray:
+        """``log |dz / d raw|`` at flow coordinates ``z`` (..., 7), summed over coordinates.
+
+        ``raw`` is ``((t_0 - t_ref) / t_scale, ln(t_E / t_scale), log10 u_0, log10 rho,
+        log10 s, log10 q, alpha [rad])``, the same for every map: the flow's negative log
+        density of a truth minus this is its NLL in ``raw``, which compares models with
+        different maps (on values inside the linear range: a clipped value has no density
+        in ``raw``).
+        """
+        z = np.asarray(z, dtype=float)
+        total = np.zeros(z.shape[:-1])
+        for i, name in enumerate(PARAMETER_NAMES):
+            if name == "alpha":
+                continue
+            low, high = self.bounds[name]
+            total = total + np.log(2 * np.pi / (high - low))
+            if name in self.squash:
+                # dz/dx = pi / (1 + (pi x / 2)^2) = pi cos^2(z / 2)
+                total = total + 2 * np.log(np.cos(0.5 * z[..., i]))
+        return total
+
+    def inside_linear_range(self, z: np.ndarray) -> np.ndarray:
+        """Whether each point's t_0 and t_E lie inside the bounds (where no map clips)."""
+        z = np.asarray(z, dtype=float)
+        inside = np.ones(z.shape[:-1], bool)
+        for name in ("t_0", "t_E"):
+            zi = z[..., PARAMETER_NAMES.index(name)]
+            if name in self.squash:
+                inside &= np.abs(np.tan(0.5 * zi)) * 2 / np.pi < 1.0
+            else:
+                inside &= np.abs(zi) < np.pi - 2 * _EPS
+        return inside
+
     def to_torus(self, params: Mapping[str, Any], t_ref: Any, t_scale: Any) -> np.ndarray:
         """Physical parameters (u_0 >= 0) to flow coordinates, shape (..., 7)."""
         raw = self._raw(params, t_ref, t_scale)
@@ -90,8 +159,8 @@ class FeatureMap:
                 angle = np.deg2rad(np.asarray(params["alpha"], float))
                 columns.append(np.mod(angle + np.pi, 2 * np.pi) - np.pi)
                 continue
-            low, high = self.bounds[name]
-            z = -np.pi + 2 * np.pi * (raw[name] - low) / (high - low)
+            x = self._scaled(name, raw[name])
+            z = 2 * np.arctan(0.5 * np.pi * x) if name in self.squash else np.pi * x
             columns.append(np.clip(z, -np.pi + _EPS, np.pi - _EPS))
         return np.stack(np.broadcast_arrays(*columns), axis=-1)
 
@@ -104,7 +173,12 @@ class FeatureMap:
                 out["alpha"] = np.mod(np.rad2deg(z[..., i]), 360.0)
                 continue
             low, high = self.bounds[name]
-            raw = low + (high - low) * (z[..., i] + np.pi) / (2 * np.pi)
+            if name in self.squash:
+                # tan diverges at +-pi: keep draws within 100 half-widths (finite t_E)
+                x = np.clip(np.tan(0.5 * z[..., i]) * 2 / np.pi, -_MAX_SQUASHED, _MAX_SQUASHED)
+            else:
+                x = z[..., i] / np.pi
+            raw = 0.5 * (low + high) + 0.5 * (high - low) * x
             if name == "t_0":
                 out[name] = np.asarray(t_ref) + raw * np.asarray(t_scale)
             elif name == "t_E":

@@ -89,6 +89,10 @@ class TrainingConfig:
             (128 floats a curve), and a step costs the flow's pass alone (~40 ms for 512
             curves on one CPU core, against ~0.34 s for 256 curves through the whole network;
             ``benchmarks/bench_training_step.py``).
+        squash: Flow coordinates mapped from the whole real line (``["t_0", "t_E"]``; see
+            :class:`mulens_npe.features.FeatureMap`) instead of clipped to a range. None: the
+            warm-start model's map (linear from scratch). With ``--init`` the flow then
+            starts from weights learnt in the other map and must be trained on.
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -110,6 +114,7 @@ class TrainingConfig:
     augment: Mapping[str, Any] = field(default_factory=dict)
     cached_passes: int = 0
     freeze_embedding: bool = False
+    squash: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_steps", "validate_every", "patience"):
@@ -145,6 +150,13 @@ class TrainingConfig:
             raise ConfigurationError(
                 f"TrainingConfig: freeze_embedding must be true or false, got {self.freeze_embedding!r}."
             )
+        if self.squash is not None:
+            if isinstance(self.squash, str) or not set(self.squash) <= {"t_0", "t_E"}:
+                raise ConfigurationError(
+                    "TrainingConfig: squash must be null or a list drawn from "
+                    f'["t_0", "t_E"], got {self.squash!r}.'
+                )
+            object.__setattr__(self, "squash", tuple(self.squash))
         if not self.learning_rate > 0 or not self.max_minutes > 0:
             raise ConfigurationError("TrainingConfig: learning_rate and max_minutes must be > 0.")
         if self.network.in_channels != len(self.preprocess.channels):
@@ -406,8 +418,10 @@ def train(
             network = with_input_channels(network, len(preprocess_spec.channels))
         config = replace(config, network=network.config, preprocess=preprocess_spec)
         features = start.features
+        if config.squash is not None:
+            features = replace(features, squash=config.squash)
     else:
-        features = FeatureMap.from_prior(prior)
+        features = FeatureMap.from_prior(prior, squash=config.squash or ())
         network = PosteriorNetwork(config.network)
     network.to(device).train()
 

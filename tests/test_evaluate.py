@@ -34,6 +34,19 @@ def test_evaluate_reports_calibration_and_writes_the_report(tiny_model, tmp_path
     assert set(summary["reference_errors"]) == set(summary["median_errors"])
     assert "reads no data" in (out / "evaluation.md").read_text()
     assert "posterior median" in (out / "evaluation.md").read_text()
+    # the events whose truth a linear map clips are counted, by the same rule as FeatureMap's
+    from mulens_npe.evaluate import simulated_events
+
+    expected = [
+        not model.features.inside_linear_range(
+            model.features.to_torus(e["truth"], e["net_input"].t_ref, e["net_input"].t_scale)
+        )
+        for e in simulated_events(model, times, 6, 99, None)
+        if "skipped" not in e
+    ]
+    assert result.outside_range.tolist() == expected
+    assert summary["outside_linear_range"] == sum(expected)
+    assert "3 single-lens timescales" in (out / "evaluation.md").read_text()
 
 
 def test_posterior_median_is_twin_invariant_in_s_and_circular_in_alpha():

@@ -272,3 +272,33 @@ def test_warm_start_adds_the_residual_channel_without_changing_the_parent(tiny_d
     assert loaded.network.embedding.stem[0].weight[:, 4].abs().max() > 0
     with pytest.raises(ConfigurationError, match="in_channels"):
         replace(TINY, preprocess=replace(TINY.preprocess, residual=True))
+
+
+def test_warm_start_with_squashed_coordinates_keeps_the_parent_and_samples_beyond_its_range(
+    tiny_dataset, tmp_path
+):
+    parent = train(tiny_dataset, tmp_path / "parent", TINY, progress=False)
+    assert parent.features.squash == ()
+    config = replace(TINY, max_steps=3, squash=["t_0", "t_E"])
+    child = train(
+        tiny_dataset, tmp_path / "child", config, init=tmp_path / "parent", progress=False
+    )
+    card = json.loads((tmp_path / "child" / "card.json").read_text())
+    assert card["features"]["squash"] == ["t_0", "t_E"]
+    assert "squash" not in json.loads((tmp_path / "parent" / "card.json").read_text())["features"]
+    assert child.features.bounds == parent.features.bounds
+    # the squashed flow's draws reach t_0 beyond t_ref +- 3 t_scale, which the parent cannot
+    init = NPEInitializer.load(tmp_path / "child")
+    from mulens_npe.simulate.augment import simulated_lightcurve
+    from mulens_npe.simulate.dataset import SimulationDataset
+
+    data = SimulationDataset(tiny_dataset)
+    lc = simulated_lightcurve(data[0].magnification, data.times, np.random.default_rng(0))
+    z = np.full((1, 7), 3.0)  # a flow draw near the torus edge
+    net_input = init.network_input(lc)
+    far = child.features.from_torus(z, net_input.t_ref, net_input.t_scale)
+    near = parent.features.from_torus(z, net_input.t_ref, net_input.t_scale)
+    assert abs(far["t_0"][0] - net_input.t_ref) > 10 * net_input.t_scale
+    assert abs(near["t_0"][0] - net_input.t_ref) < 3 * net_input.t_scale
+    with pytest.raises(ConfigurationError, match="squash"):
+        TrainingConfig(squash=["q"])
