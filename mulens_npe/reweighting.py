@@ -229,13 +229,25 @@ class PriorReweighting:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Indices of ``n`` draws resampled in proportion to their weights (systematic SIR).
 
+        Draws outside the prior have no posterior mass under it and are never chosen: outside
+        its bounds of u_0, t_E, rho, s and q, or with t_0 more than half the span before or
+        after the data (the t_0 range of ``Proposal.prior``). If every draw is outside, the
+        finite weights are used as they are (and ``propose`` warns of a posterior against the
+        prior's edges).
+
         Returns
         -------
         (indices, log_weights)
             ``indices`` into the draws (sorted, repeats where a draw weighs more than one
-            share) and the log weights of all the draws.
+            share) and the log weights of all the draws (``-inf`` outside the prior).
         """
         log_w = self.log_weights(params, span)
+        first, last = (float(v) for v in span)
+        half = 0.5 * (last - first)
+        support = Prior(t_0=(first - half, last + half), bounds=self.prior.bounds)
+        inside = support.contains({**params, "u_0": np.abs(np.asarray(params["u_0"], float))})
+        if inside.any():
+            log_w = np.where(inside, log_w, -np.inf)
         return systematic_resample(log_w, n, rng), log_w
 
 

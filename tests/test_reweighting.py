@@ -72,6 +72,29 @@ def test_weights_equal_the_samplers_inside_the_prior():
     assert np.all(np.isfinite(reweighting.log_weights(late, SEASON)))
 
 
+def test_resampling_never_keeps_a_draw_outside_the_prior():
+    prior = Prior(t_0=SEASON)
+    params, _ = ProposalSampler(prior).sample(400, np.random.default_rng(4))
+    params = {k: np.asarray(v, float).copy() for k, v in params.items()}
+    params["u_0"] = np.abs(params["u_0"])
+    # a squashed flow's far tails: t_E beyond the prior, t_0 years from the data
+    params["t_E"][:100] = 10.0 ** np.linspace(2.6, 79.0, 100)
+    params["t_0"][100:200] = SEASON[1] + np.linspace(37.0, 7000.0, 100)
+    reweighting = PriorReweighting(prior=prior, proposal={"caustic_fraction": 0.5})
+    rows, log_w = reweighting.resample(params, SEASON, 4000, np.random.default_rng(5))
+    kept_t_E = params["t_E"][rows]
+    assert kept_t_E.max() <= prior.bounds["t_E"][1]
+    # t_0 up to half the span after the data stays (Proposal.prior's range), beyond never
+    assert params["t_0"][rows].max() <= SEASON[1] + 36.0
+    outside = ~np.isfinite(log_w)
+    assert outside[:100].sum() == np.sum(params["t_E"][:100] > prior.bounds["t_E"][1])
+    assert outside[100:200].all() and not outside[200:].any()
+    # every draw outside: the finite weights are used rather than none
+    params["t_E"][:] = 1e4
+    rows, log_w = reweighting.resample(params, SEASON, 50, np.random.default_rng(6))
+    assert np.all(np.isfinite(log_w)) and rows.size == 50
+
+
 def test_cards_say_whether_a_model_needs_reweighting(tiny_model, tmp_path):
     prior = Prior(t_0=SEASON)
     assert prior_reweighting({}, prior) is None
