@@ -232,8 +232,8 @@ class PriorReweighting:
         Draws outside the prior have no posterior mass under it and are never chosen: outside
         its bounds of u_0, t_E, rho, s and q, or with t_0 more than half the span before or
         after the data (the t_0 range of ``Proposal.prior``). If every draw is outside, the
-        finite weights are used as they are (and ``propose`` warns of a posterior against the
-        prior's edges).
+        finite weights are used as they are (``propose`` then warns where s, q, t_E or u_0
+        pile against or beyond the prior's edges).
 
         Returns
         -------
