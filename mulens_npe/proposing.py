@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
-from .anomaly import anomaly_candidates
+from .anomaly import anomaly_candidates_ladder
 from .artifact import TrainedModel
 from .errors import ConfigurationError, OutOfPriorWarning
 from .lightcurve import LightCurve
@@ -113,10 +113,11 @@ def build_proposal(
         # polished first: where the data show a sharp anomaly, its geometry is the best lead;
         # its screening may take at most a third of what is left of the time budget
         deadline = third_of_what_is_left(mark)
-        found = anomaly_candidates(
+        found = anomaly_candidates_ladder(
             likelihood,
             single,
-            # two digits: the same start whatever the float rounding of the network
+            # two digits: the same start whatever the float rounding of the network; the
+            # ladder screens 0.5, 1 and 2 times it, since the ranking can turn on that digit
             rho=float(f"{np.median(samples['rho']):.2g}"),
             n_keep=n_starts,
             s_bounds=prior.bounds["s"],

@@ -94,3 +94,22 @@ def test_a_spent_deadline_returns_no_candidates(planet):
     likelihood, single = planet
     found = anomaly_candidates(likelihood, single, deadline=0.0)
     assert all(v.size == 0 for v in found.values())
+
+
+def test_the_ladder_screens_every_source_size_and_keeps_a_share_of_each(planet):
+    from mulens_npe.anomaly import RHO_LADDER, anomaly_candidates_ladder
+
+    likelihood, single = planet
+    found = anomaly_candidates_ladder(likelihood, single, rho=1.2e-3, n_keep=5)
+    # ceil(5 / 3) = 2 per size, in ladder order: 1.2e-3, 6e-4, 2.4e-3
+    assert found["rho"].size == 2 * len(RHO_LADDER)
+    np.testing.assert_allclose(np.unique(found["rho"]), [6e-4, 1.2e-3, 2.4e-3])
+    np.testing.assert_allclose(found["rho"][:2], 1.2e-3)
+    # each size's own best start equals anomaly_candidates' at that size
+    alone = anomaly_candidates(likelihood, single, rho=6e-4, n_keep=2)
+    for name in ("s", "q", "alpha"):
+        np.testing.assert_allclose(found[name][2:4], alone[name])
+    # the starts still lead to the planet: the best screened is on the true side (s > 1)
+    assert np.any(np.abs(found["s"] - PLANET["s"]) < 0.05)
+    spent = anomaly_candidates_ladder(likelihood, single, rho=1e-3, deadline=0.0)
+    assert all(v.size == 0 for v in spent.values())
