@@ -26,7 +26,6 @@ from __future__ import annotations
 import time as clock
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -321,19 +320,59 @@ def anomaly_candidates(
         MulensModel parameters (arrays of length <= ``n_keep``); empty arrays when the data
         show no anomaly.
     """
+    prepared = _prepare(likelihood, single_lens, screen_points)
+    if prepared is None:
+        return {name: np.empty(0) for name in PARAMETER_NAMES}
+    return _candidates_at(prepared, rho, n_keep, s_bounds, q_bounds, deadline)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What the screening at any source size shares: the anomalies, the single lens they
+    were found against, and the two subsets of the epochs the starts are ranked on."""
+
+    anomalies: list[Anomaly]
+    single_lens: Mapping[str, float]
+    screen: Likelihood
+    near: Likelihood
+
+
+def _prepare(
+    likelihood: Likelihood, single_lens: Mapping[str, float], screen_points: int
+) -> _Prepared | None:
+    """The anomalies (None: the data show none) and the screening subsets."""
     anomalies = find_anomalies(likelihood, single_lens)
     if not anomalies:
-        return {name: np.empty(0) for name in PARAMETER_NAMES}
+        return None
     # a strong anomaly drags the single-lens fit (t_E, u_0 and the blending trade off to
     # absorb it): fit the single lens again without the anomalies, then look again
     refit = _single_lens_without(likelihood, single_lens, anomalies)
     if refit is not None:
         single_lens = refit
         anomalies = find_anomalies(likelihood, single_lens) or anomalies
-    parts = [anomaly_starts(a, single_lens, rho=rho, q_bounds=q_bounds) for a in anomalies]
+    return _Prepared(
+        anomalies,
+        single_lens,
+        likelihood.subset(screen_points),
+        _around(likelihood, anomalies, screen_points // 2),
+    )
+
+
+def _candidates_at(
+    prepared: _Prepared,
+    rho: float,
+    n_keep: int,
+    s_bounds: tuple[float, float],
+    q_bounds: tuple[float, float],
+    deadline: float | None,
+) -> dict[str, np.ndarray]:
+    """The geometry's starts at source size ``rho``, screened coarse then on a local grid."""
+    parts = [
+        anomaly_starts(a, prepared.single_lens, rho=rho, q_bounds=q_bounds)
+        for a in prepared.anomalies
+    ]
     coarse = {name: np.concatenate([p[name] for p in parts]) for name in PARAMETER_NAMES}
-    screen = likelihood.subset(screen_points)
-    chi2 = _screen(screen, coarse, deadline)
+    chi2 = _screen(prepared.screen, coarse, deadline)
     best = np.argsort(chi2, kind="stable")[:3]
     best = best[np.isfinite(chi2[best])]
     if best.size == 0:  # out of time before any start was screened
@@ -347,8 +386,7 @@ def anomaly_candidates(
     )
     fine["s"] = np.clip(fine["s"], *s_bounds)
     fine["q"] = np.clip(fine["q"], *q_bounds)
-    near = _around(likelihood, anomalies, screen_points // 2)
-    chi2 = _screen(near, fine, deadline)
+    chi2 = _screen(prepared.near, fine, deadline)
     if not np.isfinite(chi2).any():  # out of time: the coarse ranking's best
         keep = best[: int(n_keep)]
         return {name: coarse[name][keep] for name in PARAMETER_NAMES}
@@ -393,12 +431,14 @@ def anomaly_candidates_ladder(
     *,
     rho: float,
     n_keep: int = 3,
+    screen_points: int = 2000,
+    s_bounds: tuple[float, float] = (0.2, 5.0),
+    q_bounds: tuple[float, float] = (1e-6, 1.0),
     deadline: float | None = None,
     factors: Sequence[float] = RHO_LADDER,
-    **options: Any,
 ) -> dict[str, np.ndarray]:
-    """:func:`anomaly_candidates` for each source size ``rho * factor`` (two digits), each
-    with an equal share of the time left before ``deadline`` and ``ceil(n_keep / len(factors))``
+    """:func:`anomaly_candidates` for each source size ``rho * factor`` (two digits; the
+    anomalies and screening subsets found once for all sizes), each with an equal share of the time left before ``deadline`` and ``ceil(n_keep / len(factors))``
     candidates kept; the candidates of all sizes, in ladder order.
 
     The screening of the anomaly geometry ranks its starts at one source size, and which
@@ -406,6 +446,9 @@ def anomaly_candidates_ladder(
     rho = 1.5e-3 or 1.0e-3 put the true s = 1.1 first and 1.2e-3 did not, so ``propose`` missed
     the planet for three of five seeds of the posterior draws, whose median rho it used.
     """
+    prepared = _prepare(likelihood, single_lens, screen_points)
+    if prepared is None:
+        return {name: np.empty(0) for name in PARAMETER_NAMES}
     per_size = max(1, -(-int(n_keep) // len(factors)))
     parts = []
     for k, factor in enumerate(factors):
@@ -413,14 +456,6 @@ def anomaly_candidates_ladder(
         if deadline is not None:
             now = clock.perf_counter()
             share = now + max(deadline - now, 0.0) / (len(factors) - k)
-        parts.append(
-            anomaly_candidates(
-                likelihood,
-                single_lens,
-                rho=float(f"{rho * factor:.2g}"),
-                n_keep=per_size,
-                deadline=share,
-                **options,
-            )
-        )
+        rho_k = float(f"{rho * factor:.2g}")
+        parts.append(_candidates_at(prepared, rho_k, per_size, s_bounds, q_bounds, share))
     return {name: np.concatenate([part[name] for part in parts]) for name in PARAMETER_NAMES}

@@ -117,6 +117,11 @@ class FeatureMap:
         low, high = self.bounds[name]
         return (raw - 0.5 * (low + high)) / (0.5 * (high - low))
 
+    @staticmethod
+    def _unsquashed(z: np.ndarray) -> np.ndarray:
+        """Inverse of ``z = 2 atan(pi x / 2)``: the scaled value ``x`` of a squashed coordinate."""
+        return np.tan(0.5 * z) * 2 / np.pi
+
     def log_abs_det(self, z: np.ndarray) -> np.ndarray:
         """``log |dz / d raw|`` at flow coordinates ``z`` (..., 7), summed over coordinates.
 
@@ -145,7 +150,7 @@ class FeatureMap:
         for name in ("t_0", "t_E"):
             zi = z[..., PARAMETER_NAMES.index(name)]
             if name in self.squash:
-                inside &= np.abs(np.tan(0.5 * zi)) * 2 / np.pi < 1.0
+                inside &= np.abs(self._unsquashed(zi)) < 1.0
             else:
                 inside &= np.abs(zi) < np.pi - 2 * _EPS
         return inside
@@ -175,7 +180,7 @@ class FeatureMap:
             low, high = self.bounds[name]
             if name in self.squash:
                 # tan diverges at +-pi: keep draws within 100 half-widths (finite t_E)
-                x = np.clip(np.tan(0.5 * z[..., i]) * 2 / np.pi, -_MAX_SQUASHED, _MAX_SQUASHED)
+                x = np.clip(self._unsquashed(z[..., i]), -_MAX_SQUASHED, _MAX_SQUASHED)
             else:
                 x = z[..., i] / np.pi
             raw = 0.5 * (low + high) + 0.5 * (high - low) * x

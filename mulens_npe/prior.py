@@ -24,7 +24,7 @@ import numpy as np
 from .errors import ConfigurationError
 from .parameters import PARAMETER_NAMES, wrap_alpha
 
-__all__ = ["Prior", "DEFAULT_BOUNDS", "LOG_UNIFORM"]
+__all__ = ["Prior", "DEFAULT_BOUNDS", "LOG_UNIFORM", "span_prior"]
 
 DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
     "u_0": (0.0, 2.0),
@@ -208,3 +208,10 @@ class Prior:
         if not isinstance(bounds, Mapping):
             raise ConfigurationError(f"Prior: 'bounds' must be a mapping, got {bounds!r}.")
         return cls(t_0=_pair("t_0", spec["t_0"]), bounds=dict(bounds))
+
+
+def span_prior(prior: Prior, first: float, last: float) -> Prior:
+    """``prior`` with t_0 anywhere from half a data span before ``first`` to half after
+    ``last`` (days; the span counted as at least one day)."""
+    half = 0.5 * max(float(last) - float(first), 1.0)
+    return Prior(t_0=(float(first) - half, float(last) + half), bounds=prior.bounds)

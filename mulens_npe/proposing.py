@@ -24,7 +24,7 @@ from .modes import Mode, find_modes
 from .parameters import PARAMETER_NAMES
 from .polish import REFINE_SHARE, Likelihood, polish_modes, single_lens_fit
 from .preprocess import NetworkInput
-from .prior import LOG_UNIFORM, Prior
+from .prior import LOG_UNIFORM, Prior, span_prior
 from .solutions import Proposal, Solution, rank_solutions
 
 #: single-lens chi2 per degree of freedom above which the trajectory is searched on maps (at
@@ -50,8 +50,7 @@ def event_prior(prior: Prior, lightcurves: LightCurve | Sequence[LightCurve]) ->
         lightcurves = [lightcurves]
     first = min(float(lc.time[0]) for lc in lightcurves)
     last = max(float(lc.time[-1]) for lc in lightcurves)
-    half = 0.5 * max(last - first, 1.0)
-    return Prior(t_0=(first - half, last + half), bounds=prior.bounds)
+    return span_prior(prior, first, last)
 
 
 def build_proposal(

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigurationError
-from .prior import Prior
+from .prior import Prior, span_prior
 from .simulate.sampling import ProposalSampler, caustic_targets
 
 __all__ = [
@@ -242,9 +242,7 @@ class PriorReweighting:
             share) and the log weights of all the draws (``-inf`` outside the prior).
         """
         log_w = self.log_weights(params, span)
-        first, last = (float(v) for v in span)
-        half = 0.5 * (last - first)
-        support = Prior(t_0=(first - half, last + half), bounds=self.prior.bounds)
+        support = span_prior(self.prior, *span)
         inside = support.contains({**params, "u_0": np.abs(np.asarray(params["u_0"], float))})
         if inside.any():
             log_w = np.where(inside, log_w, -np.inf)
