@@ -358,6 +358,17 @@ def _prepare(
     )
 
 
+def _coarse_starts(
+    prepared: _Prepared, rho: float, q_bounds: tuple[float, float]
+) -> dict[str, np.ndarray]:
+    """The geometry's starts of every anomaly at source size ``rho``."""
+    parts = [
+        anomaly_starts(a, prepared.single_lens, rho=rho, q_bounds=q_bounds)
+        for a in prepared.anomalies
+    ]
+    return {name: np.concatenate([p[name] for p in parts]) for name in PARAMETER_NAMES}
+
+
 def _candidates_at(
     prepared: _Prepared,
     rho: float,
@@ -367,16 +378,26 @@ def _candidates_at(
     deadline: float | None,
 ) -> dict[str, np.ndarray]:
     """The geometry's starts at source size ``rho``, screened coarse then on a local grid."""
-    parts = [
-        anomaly_starts(a, prepared.single_lens, rho=rho, q_bounds=q_bounds)
-        for a in prepared.anomalies
-    ]
-    coarse = {name: np.concatenate([p[name] for p in parts]) for name in PARAMETER_NAMES}
+    coarse = _coarse_starts(prepared, rho, q_bounds)
     chi2 = _screen(prepared.screen, coarse, deadline)
     best = np.argsort(chi2, kind="stable")[:3]
     best = best[np.isfinite(chi2[best])]
     if best.size == 0:  # out of time before any start was screened
         return {name: np.empty(0) for name in PARAMETER_NAMES}
+    return _fine_candidates(prepared, coarse, best, n_keep, s_bounds, q_bounds, deadline)
+
+
+def _fine_candidates(
+    prepared: _Prepared,
+    coarse: Mapping[str, np.ndarray],
+    best: np.ndarray,
+    n_keep: int,
+    s_bounds: tuple[float, float],
+    q_bounds: tuple[float, float],
+    deadline: float | None,
+) -> dict[str, np.ndarray]:
+    """A local grid around the ``best`` rows of ``coarse``, ranked on the epochs near the
+    anomalies; its ``n_keep`` best (out of time: the best coarse rows)."""
     fine = _local_grid(
         coarse,
         best,
@@ -437,25 +458,54 @@ def anomaly_candidates_ladder(
     deadline: float | None = None,
     factors: Sequence[float] = RHO_LADDER,
 ) -> dict[str, np.ndarray]:
-    """:func:`anomaly_candidates` for each source size ``rho * factor`` (two digits; the
-    anomalies and screening subsets found once for all sizes), each with an equal share of the time left before ``deadline`` and ``ceil(n_keep / len(factors))``
-    candidates kept; the candidates of all sizes, in ladder order.
+    """:func:`anomaly_candidates` with the geometry screened at several source sizes.
 
-    The screening of the anomaly geometry ranks its starts at one source size, and which
-    geometry comes first can turn on it: on the example planet (truth rho = 1e-3) starts with
-    rho = 1.5e-3 or 1.0e-3 put the true s = 1.1 first and 1.2e-3 did not, so ``propose`` missed
-    the planet for three of five seeds of the posterior draws, whose median rho it used.
+    The coarse starts of the anomaly geometry are screened at each size ``rho * factor``
+    (two digits; the anomalies and screening subsets found once), in the first half of the
+    time to ``deadline``; the three best distinct geometries over all sizes, each at its best
+    size, get the local grid of :func:`anomaly_candidates` (one grid, as at one size), whose
+    ``n_keep`` best are returned.
+
+    The coarse ranking can turn on the source size: on the example planet (truth rho =
+    1e-3) starts with rho = 1.5e-3 or 1.0e-3 put the true s = 1.1 first and 1.2e-3 did not, so
+    ``propose`` missed the planet for three of five seeds of the posterior draws, whose
+    median rho it used. A local grid per size found it for five of five but cost three times
+    the single size's curves, time the polish of strong binaries lacked.
     """
     prepared = _prepare(likelihood, single_lens, screen_points)
     if prepared is None:
         return {name: np.empty(0) for name in PARAMETER_NAMES}
-    per_size = max(1, -(-int(n_keep) // len(factors)))
-    parts = []
+    parts, scores = [], []
     for k, factor in enumerate(factors):
         share = None
         if deadline is not None:
             now = clock.perf_counter()
-            share = now + max(deadline - now, 0.0) / (len(factors) - k)
-        rho_k = float(f"{rho * factor:.2g}")
-        parts.append(_candidates_at(prepared, rho_k, per_size, s_bounds, q_bounds, share))
-    return {name: np.concatenate([part[name] for part in parts]) for name in PARAMETER_NAMES}
+            share = now + 0.5 * max(deadline - now, 0.0) / (len(factors) - k)
+        coarse = _coarse_starts(prepared, float(f"{rho * factor:.2g}"), q_bounds)
+        parts.append(coarse)
+        scores.append(_screen(prepared.screen, coarse, share))
+    pooled = {name: np.concatenate([p[name] for p in parts]) for name in PARAMETER_NAMES}
+    chi2 = np.concatenate(scores)
+    best = _distinct_geometries(pooled, np.argsort(chi2, kind="stable"), chi2, 3)
+    if best.size == 0:  # out of time before any start was screened
+        return {name: np.empty(0) for name in PARAMETER_NAMES}
+    return _fine_candidates(prepared, pooled, best, n_keep, s_bounds, q_bounds, deadline)
+
+
+def _distinct_geometries(
+    starts: Mapping[str, np.ndarray], order: np.ndarray, chi2: np.ndarray, n: int
+) -> np.ndarray:
+    """The first ``n`` rows of ``order`` with a finite chi2 and an (s, q, alpha) of their own
+    (the same geometry at another source size is a repeat)."""
+    kept: list[int] = []
+    for i in order:
+        if len(kept) >= n or not np.isfinite(chi2[i]):
+            break
+        if all(
+            starts["s"][i] != starts["s"][j]
+            or starts["q"][i] != starts["q"][j]
+            or starts["alpha"][i] != starts["alpha"][j]
+            for j in kept
+        ):
+            kept.append(int(i))
+    return np.array(kept, dtype=int)

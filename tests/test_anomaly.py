@@ -5,6 +5,7 @@ import pytest
 
 from mulens_npe.anomaly import Anomaly, anomaly_candidates, anomaly_starts, find_anomalies
 from mulens_npe.lightcurve import LightCurve
+from mulens_npe.parameters import PARAMETER_NAMES
 from mulens_npe.polish import Likelihood, polish, single_lens_fit
 from mulens_npe.simulate.magnification import binary_magnification
 
@@ -96,20 +97,33 @@ def test_a_spent_deadline_returns_no_candidates(planet):
     assert all(v.size == 0 for v in found.values())
 
 
-def test_the_ladder_screens_every_source_size_and_keeps_a_share_of_each(planet):
+def test_the_ladder_screens_every_source_size_then_one_local_grid(planet, monkeypatch):
+    from mulens_npe import anomaly
     from mulens_npe.anomaly import RHO_LADDER, anomaly_candidates_ladder
 
     likelihood, single = planet
+    screened = []
+    real_screen = anomaly._screen
+
+    def counting(subset, params, deadline):
+        screened.append(params["t_0"].size)
+        return real_screen(subset, params, deadline)
+
+    monkeypatch.setattr(anomaly, "_screen", counting)
     found = anomaly_candidates_ladder(likelihood, single, rho=1.2e-3, n_keep=5)
-    # ceil(5 / 3) = 2 per size, in ladder order: 1.2e-3, 6e-4, 2.4e-3
-    assert found["rho"].size == 2 * len(RHO_LADDER)
-    np.testing.assert_allclose(np.unique(found["rho"]), [6e-4, 1.2e-3, 2.4e-3])
-    np.testing.assert_allclose(found["rho"][:2], 1.2e-3)
-    # each size's own best start equals anomaly_candidates' at that size
-    alone = anomaly_candidates(likelihood, single, rho=6e-4, n_keep=2)
-    for name in ("s", "q", "alpha"):
-        np.testing.assert_allclose(found[name][2:4], alone[name])
+    assert found["rho"].size == 5
+    assert set(np.round(found["rho"], 6)) <= {6e-4, 1.2e-3, 2.4e-3}
+    # the coarse starts at each of the three sizes, then one grid of 243 around 3 geometries
+    # (a grid per size, as before, screened three times as many)
+    assert len(screened) == len(RHO_LADDER) + 1
+    assert screened[0] == screened[1] == screened[2] and screened[3] == 3 * 243
     # the starts still lead to the planet: the best screened is on the true side (s > 1)
     assert np.any(np.abs(found["s"] - PLANET["s"]) < 0.05)
+    monkeypatch.setattr(anomaly, "_screen", real_screen)
+    # one size: the same starts as anomaly_candidates at that size
+    one = anomaly_candidates_ladder(likelihood, single, rho=1e-3, n_keep=4, factors=(1.0,))
+    alone = anomaly_candidates(likelihood, single, rho=1e-3, n_keep=4)
+    for name in PARAMETER_NAMES:
+        np.testing.assert_allclose(one[name], alone[name])
     spent = anomaly_candidates_ladder(likelihood, single, rho=1e-3, deadline=0.0)
     assert all(v.size == 0 for v in spent.values())
