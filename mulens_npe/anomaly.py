@@ -322,8 +322,13 @@ def anomaly_candidates(
     """
     prepared = _prepare(likelihood, single_lens, screen_points)
     if prepared is None:
-        return {name: np.empty(0) for name in PARAMETER_NAMES}
+        return _no_candidates()
     return _candidates_at(prepared, rho, n_keep, s_bounds, q_bounds, deadline)
+
+
+def _no_candidates() -> dict[str, np.ndarray]:
+    """The empty result: no anomaly, or none of its starts screened in time."""
+    return {name: np.empty(0) for name in PARAMETER_NAMES}
 
 
 @dataclass(frozen=True)
@@ -382,8 +387,6 @@ def _candidates_at(
     chi2 = _screen(prepared.screen, coarse, deadline)
     best = np.argsort(chi2, kind="stable")[:3]
     best = best[np.isfinite(chi2[best])]
-    if best.size == 0:  # out of time before any start was screened
-        return {name: np.empty(0) for name in PARAMETER_NAMES}
     return _fine_candidates(prepared, coarse, best, n_keep, s_bounds, q_bounds, deadline)
 
 
@@ -397,7 +400,10 @@ def _fine_candidates(
     deadline: float | None,
 ) -> dict[str, np.ndarray]:
     """A local grid around the ``best`` rows of ``coarse``, ranked on the epochs near the
-    anomalies; its ``n_keep`` best (out of time: the best coarse rows)."""
+    anomalies; its ``n_keep`` best (out of time: the best coarse rows; none when ``best`` is
+    empty, i.e. no coarse start was screened in time)."""
+    if best.size == 0:
+        return _no_candidates()
     fine = _local_grid(
         coarse,
         best,
@@ -474,7 +480,7 @@ def anomaly_candidates_ladder(
     """
     prepared = _prepare(likelihood, single_lens, screen_points)
     if prepared is None:
-        return {name: np.empty(0) for name in PARAMETER_NAMES}
+        return _no_candidates()
     parts, scores = [], []
     for k, factor in enumerate(factors):
         share = None
@@ -487,8 +493,6 @@ def anomaly_candidates_ladder(
     pooled = {name: np.concatenate([p[name] for p in parts]) for name in PARAMETER_NAMES}
     chi2 = np.concatenate(scores)
     best = _distinct_geometries(pooled, np.argsort(chi2, kind="stable"), chi2, 3)
-    if best.size == 0:  # out of time before any start was screened
-        return {name: np.empty(0) for name in PARAMETER_NAMES}
     return _fine_candidates(prepared, pooled, best, n_keep, s_bounds, q_bounds, deadline)
 
 
