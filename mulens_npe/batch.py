@@ -70,7 +70,7 @@ def _initializer(model: str | None):
     """One model per process (workers of a Dask cluster load it once)."""
     from .initializer import NPEInitializer
 
-    return NPEInitializer.pretrained() if model is None else NPEInitializer.load(model)
+    return NPEInitializer.from_name_or_folder(model)
 
 
 def _row(name: str, path: str, status: str, error: str = "", **values: Any) -> dict[str, Any]:
@@ -223,7 +223,7 @@ def fit_batch(
     out : str or Path
         Folder: ``results.ecsv`` and one sub-folder per event (see :func:`write_fit`).
     model : str or Path, optional
-        Model folder; default the shipped model. Dask workers must see it.
+        Model folder or shipped model name; default the shipped model. Dask workers must see it.
     scheduler : str, optional
         Address of a Dask scheduler (e.g. ``tcp://10.0.0.1:8786``): chunks run as tasks on
         its workers, which must see the files and ``out``. Default: in this process.
@@ -260,7 +260,10 @@ def fit_batch(
     paths = [os.fspath(Path(f).resolve()) for f in files]
     items = list(zip(event_names(paths), paths, strict=True))
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
-    model_path = None if model is None else os.fspath(Path(model).resolve())
+    # a folder travels to the workers as an absolute path, a shipped model by its name
+    model_path = (
+        model if model is None or not Path(model).exists() else os.fspath(Path(model).resolve())
+    )
     options = dict(
         n_samples=n_samples,
         seed=seed,

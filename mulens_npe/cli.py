@@ -205,11 +205,10 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .artifact import load_model
     from .evaluate import evaluate_model, model_epochs, write_report
     from .initializer import NPEInitializer
 
-    model = NPEInitializer.pretrained().model if args.model is None else load_model(args.model)
+    model = NPEInitializer.from_name_or_folder(args.model).model
     result = evaluate_model(
         model,
         model_epochs(model),
@@ -243,7 +242,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "TARP and median errors split by binary signal strength beside those of a guess that "
         "reads no data, with plots.",
     )
-    parser.add_argument("--model", help="model directory (default: the shipped roman-2l1s)")
+    parser.add_argument(
+        "--model", help="model folder or shipped model name (default: the shipped roman-2l1s)"
+    )
     parser.add_argument("--n", type=int, default=2000, help="number of events (default 2000)")
     parser.add_argument(
         "--seed", type=int, default=12345, help="seed of the events (default 12345)"

@@ -53,7 +53,7 @@ def _initializer(model: str | None):
     from .initializer import DEFAULT_MODEL, NPEInitializer, available_models
 
     if model is not None:
-        return NPEInitializer.load(model)
+        return NPEInitializer.from_name_or_folder(model)
     if DEFAULT_MODEL not in available_models():
         raise ModelCardError(
             f"the shipped model {DEFAULT_MODEL!r} is not installed; pass --model DIR, a "
@@ -253,7 +253,12 @@ def _positive_float(text: str) -> float:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", metavar="DIR", help="model folder (default: the shipped model)")
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="model folder or shipped model name, e.g. roman-2l1s-calibrated (default: the "
+        "shipped roman-2l1s)",
+    )
     parser.add_argument(
         "--phot-fmt", choices=("mag", "flux"), help="what the value column holds (default mag)"
     )

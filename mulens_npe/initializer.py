@@ -79,6 +79,29 @@ class NPEInitializer:
         """Load a model folder written by ``mulens-npe train``."""
         return cls(load_model(folder))
 
+    @classmethod
+    def from_name_or_folder(cls, model: str | Path | None = None) -> NPEInitializer:
+        """A shipped model by name, a model folder by path, or the default (``None``).
+
+        An existing folder wins over a shipped model of the same name.
+
+        Raises
+        ------
+        ModelCardError
+            When ``model`` is neither a folder nor the name of a shipped model.
+        """
+        if model is None:
+            return cls.pretrained()
+        if Path(model).exists():
+            return cls.load(model)
+        names = available_models()
+        if str(model) in names:
+            return cls.pretrained(str(model))
+        raise ModelCardError(
+            f"no model folder {str(model)!r} and no shipped model of that name; shipped "
+            f"models: {names or 'none'}."
+        )
+
     @property
     def card(self) -> dict[str, Any]:
         """The model card (training data, hardware, validation metrics)."""

@@ -238,3 +238,26 @@ def test_bad_input_raises_library_errors_before_the_network_runs(init, event, tm
         init.sample(event, n=0)
     with pytest.raises(ModelCardError, match="no shipped model"):
         NPEInitializer.pretrained("no-such-model")
+
+
+def test_a_model_is_found_by_folder_by_shipped_name_or_by_default(
+    tiny_model, tmp_path, monkeypatch
+):
+    import shutil
+
+    from mulens_npe.initializer import DEFAULT_MODEL, available_models
+
+    assert (
+        NPEInitializer.from_name_or_folder(tiny_model).card == NPEInitializer.load(tiny_model).card
+    )
+    for name in available_models():
+        assert NPEInitializer.from_name_or_folder(name).card["name"] == name
+    if DEFAULT_MODEL in available_models():
+        assert NPEInitializer.from_name_or_folder(None).card["name"] == DEFAULT_MODEL
+    # a folder in the working directory wins over a shipped model of the same name
+    shutil.copytree(tiny_model, tmp_path / DEFAULT_MODEL)
+    monkeypatch.chdir(tmp_path)
+    tiny_card = NPEInitializer.load(tiny_model).card
+    assert NPEInitializer.from_name_or_folder(DEFAULT_MODEL).card == tiny_card
+    with pytest.raises(ModelCardError, match="no model folder 'missing' and no shipped model"):
+        NPEInitializer.from_name_or_folder("missing")

@@ -91,3 +91,22 @@ def test_best_solution_is_near_the_truth(fitted, request):
     assert abs(np.log10(best["q"]) - np.log10(truth["q"])) < 0.5, (best["q"], truth["q"])
     truth_chi2 = Likelihood(as_lightcurves(str(DATA / f"{event}.dat"))).chi2(truth)[0]
     assert best["chi2"] <= 1.1 * truth_chi2, (best["chi2"], truth_chi2)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_every_shipped_model_loads_by_name_and_its_posterior_holds_the_example_truth(name):
+    from mulens_npe.initializer import NPEInitializer
+
+    init = NPEInitializer.from_name_or_folder(name)
+    assert init.card["name"] == name
+    truth = json.loads((DATA / "roman_planet_example.truth.json").read_text())["parameters"]
+    samples = init.sample(str(DATA / "roman_planet_example.dat"), n=4000, seed=0)
+    for key in ("t_0", "u_0", "t_E"):
+        low, high = np.quantile(np.asarray(samples[key]), [0.025, 0.975])
+        assert low < truth[key] < high, (name, key, low, high, truth[key])
+    # s: the truth or its close/wide twin inside the central 95%; q within a decade of it
+    log_s = np.log10(np.asarray(samples["s"]))
+    low, high = np.quantile(log_s, [0.025, 0.975])
+    assert any(low < v < high for v in (np.log10(truth["s"]), -np.log10(truth["s"]))), name
+    median_q = np.median(np.log10(np.asarray(samples["q"])))
+    assert abs(median_q - np.log10(truth["q"])) < 1.0, (name, median_q)
