@@ -98,7 +98,8 @@ class NPEInitializer:
         if str(model) in names:
             return cls.pretrained(str(model))
         raise ModelCardError(
-            f"no model folder {str(model)!r} and no shipped model of that name; shipped "
+            f"{model}: no such model folder (one holding card.json and model.safetensors, "
+            f"written by `mulens-npe train`) and no shipped model of that name; shipped "
             f"models: {names or 'none'}."
         )
 
