@@ -52,14 +52,12 @@ class _Progress:
 def _initializer(model: str | None):
     from .initializer import DEFAULT_MODEL, NPEInitializer, available_models
 
-    if model is not None:
-        return NPEInitializer.from_name_or_folder(model)
-    if DEFAULT_MODEL not in available_models():
+    if model is None and DEFAULT_MODEL not in available_models():
         raise ModelCardError(
             f"the shipped model {DEFAULT_MODEL!r} is not installed; pass --model DIR, a "
             "folder written by `mulens-npe train`."
         )
-    return NPEInitializer.pretrained()
+    return NPEInitializer.from_name_or_folder(model)
 
 
 def _propose(args: argparse.Namespace, progress: _Progress):

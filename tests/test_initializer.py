@@ -4,6 +4,7 @@ The tiny network's posterior is poor, so these tests check the machinery (rankin
 solutions, polish never worse than the draws, seeds, budgets, honesty warnings), not accuracy.
 """
 
+import shutil
 import warnings
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from astropy.table import Table
 
 from mulens_npe.errors import ConfigurationError, InputDataError, ModelCardError, OutOfPriorWarning
-from mulens_npe.initializer import NPEInitializer
+from mulens_npe.initializer import DEFAULT_MODEL, NPEInitializer, available_models
 from mulens_npe.parameters import PARAMETER_NAMES
 from mulens_npe.polish import Likelihood
 from mulens_npe.prior import Prior
@@ -243,10 +244,6 @@ def test_bad_input_raises_library_errors_before_the_network_runs(init, event, tm
 def test_a_model_is_found_by_folder_by_shipped_name_or_by_default(
     tiny_model, tmp_path, monkeypatch
 ):
-    import shutil
-
-    from mulens_npe.initializer import DEFAULT_MODEL, available_models
-
     assert (
         NPEInitializer.from_name_or_folder(tiny_model).card == NPEInitializer.load(tiny_model).card
     )

@@ -17,7 +17,7 @@ from astropy.table import Table
 
 from mulens_npe.adapters import as_lightcurves
 from mulens_npe.cli import main
-from mulens_npe.initializer import DEFAULT_MODEL, available_models
+from mulens_npe.initializer import DEFAULT_MODEL, NPEInitializer, available_models
 from mulens_npe.likelihood import Likelihood
 
 DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
@@ -95,8 +95,6 @@ def test_best_solution_is_near_the_truth(fitted, request):
 
 @pytest.mark.parametrize("name", available_models())
 def test_every_shipped_model_loads_by_name_and_its_posterior_holds_the_example_truth(name):
-    from mulens_npe.initializer import NPEInitializer
-
     init = NPEInitializer.from_name_or_folder(name)
     assert init.card["name"] == name
     truth = json.loads((DATA / "roman_planet_example.truth.json").read_text())["parameters"]
