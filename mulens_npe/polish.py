@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
+from .crossings import crossing_polish, trajectory_crossings
 from .errors import ConfigurationError
 from .likelihood import Likelihood, parameter_columns, single_lens_fit
 from .parameters import PARAMETER_NAMES, canonicalize
@@ -32,6 +33,7 @@ __all__ = [
     "Likelihood",
     "PolishResult",
     "anneal",
+    "crossing_round",
     "polish",
     "polish_modes",
     "single_lens_fit",
@@ -65,6 +67,13 @@ steps follows the minimum back to a sharp caustic."""
 
 MAX_RESTARTS = 8
 """Restarts of the best optimum in a two-stage polish with ``extend`` (each must improve)."""
+
+MAX_CROSSING_ROUNDS = 8
+"""Rounds of :func:`crossing_round` on the best optimum in a two-stage polish with ``extend``
+(each must lower the chi2 by at least 1)."""
+
+CROSSING_ANCHORS = 6
+"""Caustic crossings (the first ones in time) each tried as the anchor of a crossing round."""
 
 
 class _OutOfTime(Exception):
@@ -341,6 +350,71 @@ def anneal(
         n_evaluations += result.n_evaluations
         point = result.parameters
     result.start_chi2, result.n_evaluations = start_chi2, n_evaluations
+    return result
+
+
+def crossing_round(
+    likelihood: Likelihood,
+    start: Mapping[str, float],
+    *,
+    prior: Prior | None = None,
+    max_evaluations: int = 200,
+    deadline: float | None = None,
+) -> PolishResult | None:
+    """One round of polishing anchored on the caustic crossings of ``start``, then a polish.
+
+    Each of the start's first :data:`CROSSING_ANCHORS` crossings in turn, then its first and
+    last together, is held in place while the rest of the model moves
+    (:func:`mulens_npe.crossings.crossing_polish`); the best of those models is polished
+    again in the usual coordinates (which also gives its covariance). Where a polish stops
+    near a strong caustic crossing because a change of ``s`` or ``q`` moves the model's
+    crossing times off the data's, these coordinates keep the crossings where they are.
+
+    Parameters
+    ----------
+    likelihood, prior, max_evaluations, deadline
+        As in :func:`polish` (``max_evaluations`` per anchoring and for the last polish).
+    start : mapping
+        MulensModel parameters of one model.
+
+    Returns
+    -------
+    PolishResult or None
+        None when the start's trajectory does not cross its caustics. Otherwise never worse
+        than the start; ``start_chi2`` is the chi2 at ``start``.
+    """
+    n_crossings = len(trajectory_crossings(start))
+    if n_crossings == 0:
+        return None
+    deadline = np.inf if deadline is None else float(deadline)
+    anchors: list[tuple[int, ...]] = [(i,) for i in range(min(n_crossings, CROSSING_ANCHORS))]
+    if n_crossings >= 2:
+        anchors.append((0, -1))
+    best, start_chi2, n_evaluations = dict(start), np.inf, 0
+    best_chi2 = np.inf
+    for anchor in anchors:
+        if time.perf_counter() >= deadline:
+            break
+        found = crossing_polish(
+            likelihood,
+            start,
+            prior=prior,
+            max_evaluations=max_evaluations,
+            deadline=deadline,
+            anchor=anchor,
+        )
+        if found is None:
+            continue
+        n_evaluations += found.n_evaluations
+        start_chi2 = found.start_chi2 if np.isfinite(found.start_chi2) else start_chi2
+        if found.chi2 < best_chi2:
+            best, best_chi2 = found.parameters, found.chi2
+    [result] = polish(
+        likelihood, best, prior=prior, max_evaluations=max_evaluations, deadline=deadline
+    )
+    result.n_evaluations += n_evaluations
+    if np.isfinite(start_chi2):
+        result.start_chi2 = start_chi2
     return result
 
 
@@ -631,35 +705,32 @@ def _restart_best(
 
     A trust-region fit that stops on the ridge of a caustic crossing often moves on when
     restarted (its trust region starts wide again): restart while each restart improves the
-    chi2, at most :data:`MAX_RESTARTS` times; when one does not, try :func:`anneal` once and,
-    if that improved, restart again.
+    chi2, at most :data:`MAX_RESTARTS` times; when one does not, try :func:`anneal` once, then
+    rounds of :func:`crossing_round` (where the best model crosses its caustics) while each
+    lowers the chi2 by at least 1, at most :data:`MAX_CROSSING_ROUNDS`; an annealing or
+    crossing round that improved earns two more restarts.
     """
     flat = [(m, k) for m, rs in enumerate(results) for k, r in enumerate(rs) if r.optimised]
     if not flat:
         return
     m, k = min(flat, key=lambda mk: results[mk[0]][mk[1]].chi2)
-    annealed, restarts = False, 0
+    annealed, restarts, crossing_rounds = False, 0, 0
     while clock() < deadline:
         best = results[m][k]
+        step = "restart"
+        kwargs = dict(prior=prior, max_evaluations=max_evaluations, deadline=deadline)
         if restarts < MAX_RESTARTS:
             restarts += 1
-            [again] = polish(
-                likelihood,
-                best.parameters,
-                prior=prior,
-                max_evaluations=max_evaluations,
-                deadline=deadline,
-            )
+            [again] = polish(likelihood, best.parameters, **kwargs)
         elif not annealed:
-            annealed = True
-            restarts = MAX_RESTARTS - 2  # an annealed improvement earns two more restarts
-            again = anneal(
-                likelihood,
-                best.parameters,
-                prior=prior,
-                max_evaluations=max_evaluations,
-                deadline=deadline,
-            )
+            step, annealed = "anneal", True
+            again = anneal(likelihood, best.parameters, **kwargs)
+        elif crossing_rounds < MAX_CROSSING_ROUNDS:
+            step, crossing_rounds = "crossing", crossing_rounds + 1
+            found = crossing_round(likelihood, best.parameters, **kwargs)
+            if found is None:  # the model does not cross its caustics
+                return
+            again = found
         else:
             return
         if again.chi2 < best.chi2 - 1e-3:
@@ -668,8 +739,14 @@ def _restart_best(
             if again.covariance is None:
                 again.covariance = best.covariance
             results[m][k] = again
+            if step != "restart":
+                restarts = MAX_RESTARTS - 2  # an improvement here earns two more restarts
+            if step == "crossing" and again.chi2 > best.chi2 - 1.0:
+                crossing_rounds = MAX_CROSSING_ROUNDS  # too little gain for another round
         else:
-            restarts = MAX_RESTARTS  # no gain: anneal next, or stop once annealed
+            restarts = MAX_RESTARTS  # no gain: the next step, or stop after the last
+            if step == "crossing":
+                crossing_rounds = MAX_CROSSING_ROUNDS
 
 
 def _same_geometry(a: np.ndarray, b: np.ndarray) -> bool:
