@@ -12,12 +12,12 @@ measurement "returned to the true minimum in 1 of 12 tries"), polished
   least 1 (at most 8 rounds, as ``propose`` does after its restarts; a start whose
   trajectory misses the caustic is polished as usual once first),
 
-both with 200 curves per polish, on all epochs. Recovered: chi2 within max(25, 0.2%) of the
+both with 200 curves per polish, on all epochs, within ``--seconds`` (default 60) each. Recovered: chi2 within max(25, 0.2%) of the
 polish started at the truth (``bench_propose.py``'s rule). Prints both rates, their ratio and
 the median time per start.
 
 Usage: python benchmarks/bench_crossing_polish.py [--events 6] [--starts 4] [--seed 778]
-    [--min-delta-chi2 5000] [--json PATH]
+    [--min-delta-chi2 5000] [--seconds 60] [--json PATH]
 """
 
 from __future__ import annotations
@@ -43,25 +43,31 @@ from mulens_npe.polish import Likelihood, crossing_round, polish  # noqa: E402
 MAX_ROUNDS = 8
 
 
-def usual(likelihood, start, prior):
+def usual(likelihood, start, prior, deadline):
     """Polish, then restart from the optimum while it improves (at most 8 restarts)."""
-    [result] = polish(likelihood, start, prior=prior, max_evaluations=200)
+    kwargs = dict(prior=prior, max_evaluations=200, deadline=deadline)
+    [result] = polish(likelihood, start, **kwargs)
     for _ in range(MAX_ROUNDS):
-        [again] = polish(likelihood, result.parameters, prior=prior, max_evaluations=200)
+        if time.perf_counter() >= deadline:
+            break
+        [again] = polish(likelihood, result.parameters, **kwargs)
         if again.chi2 >= result.chi2 - 1e-3:
             break
         result = again
     return result.chi2
 
 
-def crossing(likelihood, start, prior):
+def crossing(likelihood, start, prior, deadline):
     """Crossing rounds while each lowers the chi2 by at least 1 (at most 8)."""
+    kwargs = dict(prior=prior, max_evaluations=200, deadline=deadline)
     best_params, best_chi2 = start, float(likelihood.chi2(start)[0])
     if not trajectory_crossings(start):  # nothing to anchor on: a usual polish first
-        [first] = polish(likelihood, start, prior=prior, max_evaluations=200)
+        [first] = polish(likelihood, start, **kwargs)
         best_params, best_chi2 = first.parameters, first.chi2
     for _ in range(MAX_ROUNDS):
-        result = crossing_round(likelihood, best_params, prior=prior, max_evaluations=200)
+        if time.perf_counter() >= deadline:
+            break
+        result = crossing_round(likelihood, best_params, **kwargs)
         if result is None or result.chi2 > best_chi2 - 1.0:
             if result is not None and result.chi2 < best_chi2:
                 best_chi2 = result.chi2
@@ -77,6 +83,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=778)
     parser.add_argument("--pool", type=int, default=500)
     parser.add_argument("--min-delta-chi2", type=float, default=5000.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="budget per start and method")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", OutOfPriorWarning)
@@ -108,7 +115,7 @@ def main(argv=None) -> int:
             row["start_chi2"] = float(likelihood.chi2(start)[0])
             for name, method in (("usual", usual), ("crossing", crossing)):
                 t = time.perf_counter()
-                chi2 = method(likelihood, start, prior)
+                chi2 = method(likelihood, start, prior, t + args.seconds)
                 row[name] = {
                     "chi2": float(chi2),
                     "time": time.perf_counter() - t,
