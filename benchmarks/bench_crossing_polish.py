@@ -137,11 +137,13 @@ def main(argv=None) -> int:
         }
     n = len(rows)
     u, c = summary["usual"]["recovered"], summary["crossing"]["recovered"]
+    lower = sum(r["crossing"]["chi2"] < r["usual"]["chi2"] for r in rows)
+    ratio = f"{c / u:.2f}x" if u else "undefined (usual: 0)"
     print(
         f"\n{n_events} events, {n} starts: usual coordinates recovered {u}/{n} "
         f"(median {summary['usual']['median_time']:.1f} s), crossing coordinates {c}/{n} "
-        f"(median {summary['crossing']['median_time']:.1f} s); ratio "
-        f"{c / u if u else float('inf'):.2f}x"
+        f"(median {summary['crossing']['median_time']:.1f} s); ratio {ratio}; crossing "
+        f"coordinates ended lower on {lower}/{n}"
     )
     if args.json:
         Path(args.json).write_text(

@@ -381,7 +381,8 @@ def crossing_round(
     -------
     PolishResult or None
         None when the start's trajectory does not cross its caustics. Otherwise never worse
-        than the start; ``start_chi2`` is the chi2 at ``start``.
+        than the start unless the deadline passed before anything was evaluated (then its
+        chi2 is inf); ``start_chi2`` is the chi2 at ``start``.
     """
     n_crossings = len(trajectory_crossings(start))
     if n_crossings == 0:
