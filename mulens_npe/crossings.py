@@ -159,8 +159,23 @@ def _assign(roots: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return order
 
 
-def _refine_phase(s, q, lo, hi, d_lo, d_hi, z_ref, n, u_0, steps: int = 30) -> float | None:
-    """The phase in ``[lo, hi]`` where the branch's caustic point lies on the line."""
+def _refine_phase(
+    s: float,
+    q: float,
+    lo: float,
+    hi: float,
+    d_lo: float,
+    d_hi: float,
+    z_ref: complex,
+    n: np.ndarray,
+    u_0: float,
+    steps: int = 30,
+) -> float | None:
+    """The phase in ``[lo, hi]`` [rad] where the branch's caustic point lies on the line.
+
+    ``d_lo``, ``d_hi``: signed distances from the line (Einstein radii) at the two ends;
+    regula falsi on the phase, following the critical point nearest ``z_ref``.
+    """
     for _ in range(steps):
         if d_hi == d_lo:
             break
