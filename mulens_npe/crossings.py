@@ -19,9 +19,10 @@ A change of ``s`` or ``q`` in these coordinates keeps the crossings at the data'
 ``t_0, u_0, t_E, alpha`` follow: the straight line through the two caustic points, walked in
 ``t_b - t_a``. Where the two crossings are close (a caustic's tip clipped in an hour) that
 line is poorly defined, so one crossing can be held instead: ``t_a, phi_a`` with ``t_E`` and
-``alpha`` free. :func:`crossing_polish` runs the same bounded trust-region least squares as
-:func:`mulens_npe.polish.polish` in either set of coordinates, from a model whose trajectory
-crosses its caustics (:func:`trajectory_crossings` finds where).
+``alpha`` free. :func:`crossing_coordinates` gives either set for a model whose trajectory
+crosses its caustics (:func:`trajectory_crossings` finds where);
+:func:`mulens_npe.polish.crossing_polish` runs the usual bounded trust-region least squares
+in them.
 
 Frame: MulensModel 3.x, origin at the centre of mass, primary at ``x = -s q / (1 + q)``,
 secondary at ``x = s / (1 + q)``; the source at ``-(tau cos alpha - u_0 sin alpha,
@@ -30,16 +31,9 @@ tau sin alpha + u_0 cos alpha)``.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 import numpy as np
-from scipy.optimize import least_squares
-
-from .likelihood import Likelihood
-from .parameters import PARAMETER_NAMES, canonicalize
-from .prior import Prior
 
 __all__ = [
     "critical_points",
@@ -47,17 +41,17 @@ __all__ = [
     "trajectory_crossings",
     "from_crossing",
     "from_crossings",
-    "crossing_polish",
+    "crossing_coordinates",
 ]
 
 _N_PHASES = 2048
 """Phases sampled when a crossing is first located on the caustic."""
 
-_DIFF_STEPS = np.array([1e-7, 1e-7, 1e-6, 1e-6, 1e-6, 1e-5, 1e-5])
+_STEPS_TWO = np.array([1e-7, 1e-7, 1e-6, 1e-6, 1e-6, 1e-5, 1e-5])
 """Forward-difference steps in ``(t_a, t_b)`` [units of t_E], ``phi_a, phi_b`` [rad],
 ``ln s``, ``ln q``, ``ln rho``."""
 
-_DIFF_STEPS_ONE = np.array([1e-7, 1e-6, 1e-6, 1e-6, 1e-6, 1e-5, 1e-5])
+_STEPS_ONE = np.array([1e-7, 1e-6, 1e-6, 1e-6, 1e-6, 1e-5, 1e-5])
 """The same for one crossing: ``t_a``, ``phi_a``, ``ln t_E``, ``alpha`` [rad], ``ln s``,
 ``ln q``, ``ln rho``."""
 
@@ -248,22 +242,12 @@ def from_crossing(
     }
 
 
-@dataclass
-class CrossingPolishResult:
-    """The best model a crossing polish saw: MulensModel parameters (canonical) and chi2."""
-
-    parameters: dict[str, float]
-    chi2: float
-    start_chi2: float
-    n_evaluations: int
-
-
-class _OutOfTime(Exception):
-    pass
-
-
-def _coordinates(start: Mapping[str, float], anchor: tuple[int, ...]):
-    """Start vector and map to MulensModel parameters for one anchoring, or None.
+def crossing_coordinates(
+    start: Mapping[str, float], anchor: tuple[int, ...]
+) -> tuple[np.ndarray, Callable[[np.ndarray], dict[str, float]], np.ndarray] | None:
+    """Start vector, map to MulensModel parameters and forward-difference steps of one
+    anchoring of ``start``'s crossings (indices in time order), or None where it has no such
+    crossings.
 
     ``anchor = (i, j)``: ``(t_a, t_b)`` [units of t_E from t_a], ``phi_a, phi_b``, ``ln s``,
     ``ln q``, ``ln rho``. ``anchor = (i,)``: ``t_a``, ``phi_a``, ``ln t_E``, ``alpha``
@@ -296,120 +280,4 @@ def _coordinates(start: Mapping[str, float], anchor: tuple[int, ...]):
                 *np.exp(x[4:7]), t_a + t_scale * x[0], x[1], z_a, np.exp(x[2]), np.rad2deg(x[3])
             )
 
-    return x0, to_params
-
-
-def crossing_polish(
-    likelihood: Likelihood,
-    start: Mapping[str, float],
-    *,
-    prior: Prior | None = None,
-    max_evaluations: int = 400,
-    deadline: float | None = None,
-    anchor: tuple[int, ...] = (0, -1),
-) -> CrossingPolishResult | None:
-    """Polish a caustic-crossing model with its trajectory anchored on caustic crossings.
-
-    Parameters
-    ----------
-    likelihood : Likelihood
-        The data.
-    start : mapping
-        MulensModel parameters of one model.
-    prior : Prior, optional
-        Bounds of ``s``, ``q``, ``rho`` and (checked on each trial) ``t_E`` and ``u_0``: a
-        trial outside them gets large residuals, so the optimiser backs off.
-    max_evaluations : int
-        Magnification curves (a Jacobian costs 7).
-    deadline : float, optional
-        ``time.perf_counter()`` value after which no evaluation starts.
-    anchor : tuple of int
-        Indices (in time order) of the start's crossings held: two (Cassan's coordinates:
-        both crossing times and places, ``t_E`` and ``alpha`` follow) or one (its time and
-        place, with ``t_E`` and ``alpha`` free).
-
-    Returns
-    -------
-    CrossingPolishResult or None
-        None when the start's trajectory has no such crossings.
-    """
-    coordinates = _coordinates(start, tuple(anchor))
-    if coordinates is None:
-        return None
-    x0, to_params = coordinates
-    deadline = np.inf if deadline is None else float(deadline)
-    bounds = dict(prior.bounds) if prior is not None else {}
-    s_lo, s_hi = bounds.get("s", (0.05, 20.0))
-    q_lo, q_hi = bounds.get("q", (1e-8, 1.0))
-    r_lo, r_hi = bounds.get("rho", (1e-6, 0.5))
-    t_e_lo, t_e_hi = bounds.get("t_E", (0.1, 3000.0))
-    u_hi = max(abs(v) for v in bounds.get("u_0", (0.0, 3.0)))
-    low = np.array([-np.inf] * 4 + [np.log(s_lo), np.log(q_lo), np.log(r_lo)])
-    high = np.array([np.inf] * 4 + [np.log(s_hi), np.log(q_hi), np.log(r_hi)])
-    x0[4:] = np.clip(x0[4:], low[4:] + 1e-9, high[4:] - 1e-9)  # strictly inside the box
-    steps = _DIFF_STEPS if len(anchor) == 2 else _DIFF_STEPS_ONE
-    state = {"n": 0, "best": np.inf, "best_params": None, "cache": None}
-
-    def model(x: np.ndarray) -> dict[str, float] | None:
-        with np.errstate(divide="ignore", invalid="ignore"):  # two crossings at one point
-            params = to_params(x)
-        ok = t_e_lo <= params["t_E"] <= t_e_hi and abs(params["u_0"]) <= u_hi
-        return params if ok and all(np.isfinite(list(params.values()))) else None
-
-    def residuals_of(xs: np.ndarray) -> np.ndarray:
-        if time.perf_counter() > deadline:
-            raise _OutOfTime
-        models = [model(x) for x in xs]
-        valid = [m for m in models if m is not None]
-        out = np.full((len(xs), likelihood.n_points), 1e3)  # outside the box: a wall
-        if valid:
-            columns = {k: np.array([m[k] for m in valid]) for k in PARAMETER_NAMES}
-            res = likelihood.residuals_from_magnification(likelihood.magnification(columns))
-            state["n"] += len(valid)
-            chi2 = np.sum(res**2, axis=1)
-            j = int(np.argmin(chi2))
-            if chi2[j] < state["best"]:
-                state["best"], state["best_params"] = float(chi2[j]), valid[j]
-            rows = [i for i, m in enumerate(models) if m is not None]
-            out[rows] = res
-        return out
-
-    def fun(x: np.ndarray) -> np.ndarray:
-        key = x.tobytes()
-        if state["cache"] is not None and state["cache"][0] == key:
-            return state["cache"][1]
-        r = residuals_of(x[None])[0]
-        state["cache"] = (key, r)
-        return r
-
-    def jac(x: np.ndarray) -> np.ndarray:
-        base = fun(x)
-        shifted = residuals_of(x[None] + np.diag(steps))
-        return ((shifted - base[None]) / steps[:, None]).T
-
-    start_chi2 = np.inf
-    try:
-        start_chi2 = float(np.sum(fun(x0) ** 2))
-        least_squares(
-            fun,
-            x0,
-            jac=jac,
-            bounds=(low, high),
-            method="trf",
-            x_scale="jac",
-            max_nfev=max(1, int(max_evaluations) // 8),
-            xtol=1e-9,
-            ftol=1e-7,
-            gtol=1e-9,
-        )
-    except _OutOfTime:
-        pass
-    if state["best_params"] is None:
-        return None
-    params = canonicalize(state["best_params"])
-    return CrossingPolishResult(
-        parameters={k: float(params[k]) for k in PARAMETER_NAMES},
-        chi2=float(state["best"]),
-        start_chi2=start_chi2,
-        n_evaluations=int(state["n"]),
-    )
+    return x0, to_params, _STEPS_TWO if len(anchor) == 2 else _STEPS_ONE

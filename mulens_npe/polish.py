@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
-from .crossings import crossing_polish, trajectory_crossings
+from .crossings import crossing_coordinates, trajectory_crossings
 from .errors import ConfigurationError
 from .likelihood import Likelihood, parameter_columns, single_lens_fit
 from .parameters import PARAMETER_NAMES, canonicalize
@@ -33,6 +33,8 @@ __all__ = [
     "Likelihood",
     "PolishResult",
     "anneal",
+    "CrossingPolishResult",
+    "crossing_polish",
     "crossing_round",
     "polish",
     "polish_modes",
@@ -76,8 +78,23 @@ CROSSING_ANCHORS = 6
 """Caustic crossings (the first ones in time) each tried as the anchor of a crossing round."""
 
 
+_WALL = 1e3
+"""Residual of every epoch for a trial outside the box (crossing coordinates): a wall the
+optimiser backs off from."""
+
+
 class _OutOfTime(Exception):
     """The polish deadline passed during an evaluation."""
+
+
+@dataclass
+class CrossingPolishResult:
+    """The best model a crossing polish saw: MulensModel parameters (canonical) and chi2."""
+
+    parameters: dict[str, float]
+    chi2: float
+    start_chi2: float
+    n_evaluations: int
 
 
 def to_internal(params: Mapping[str, Any], t_ref: float, t_scale: float) -> np.ndarray:
@@ -223,10 +240,22 @@ class _Objective:
         self.best_z: np.ndarray | None = None
         self._cache: tuple[bytes, np.ndarray] | None = None
 
+    def _models(self, z: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """MulensModel parameters of the rows of ``z`` and which are valid (None: all)."""
+        return from_internal(z, self.t_ref, self.t_scale), None
+
     def _residuals(self, z: np.ndarray) -> np.ndarray:
         if time.perf_counter() > self.deadline:
             raise _OutOfTime
-        params = from_internal(z, self.t_ref, self.t_scale)
+        params, valid = self._models(z)
+        if valid is None:
+            return self._evaluate(params, z)
+        out = np.full((z.shape[0], self.likelihood.n_points), _WALL)
+        if valid.any():
+            out[valid] = self._evaluate({k: v[valid] for k, v in params.items()}, z[valid])
+        return out
+
+    def _evaluate(self, params: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
         magnification = self.likelihood.magnification(params)
         self.n_evaluations += z.shape[0]
         residuals = self.likelihood.residuals_from_magnification(magnification)
@@ -252,6 +281,46 @@ class _Objective:
         )
         shifted = self._residuals(z[None] + np.eye(z.size)[:n_free] * steps[:, None])
         return ((shifted - base[None]) / steps[:, None]).T
+
+
+class _CrossingObjective(_Objective):
+    """The same in caustic-crossing coordinates (:func:`mulens_npe.crossings.crossing_coordinates`).
+
+    A trial whose ``t_E`` or ``u_0`` leaves the box, or that is not finite (two crossings at
+    one point), gets residuals of :data:`_WALL` instead of a light curve.
+    """
+
+    def __init__(
+        self,
+        likelihood: Likelihood,
+        to_params: Callable[[np.ndarray], dict[str, float]],
+        steps: np.ndarray,
+        bounds: Mapping[str, tuple[float, float]],
+        deadline: float,
+    ):
+        super().__init__(likelihood, 0.0, 1.0, deadline)
+        self.to_params, self.steps = to_params, steps
+        self.t_e_bounds = bounds["t_E"]
+        self.u_max = max(abs(bounds["u_0"][0]), abs(bounds["u_0"][1]))
+
+    def _models(self, z: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        with np.errstate(divide="ignore", invalid="ignore"):  # two crossings at one point
+            rows = [self.to_params(x) for x in z]
+        params = {name: np.array([row[name] for row in rows]) for name in PARAMETER_NAMES}
+        finite = np.all([np.isfinite(v) for v in params.values()], axis=0)
+        with np.errstate(invalid="ignore"):
+            inside = (
+                (params["t_E"] >= self.t_e_bounds[0])
+                & (params["t_E"] <= self.t_e_bounds[1])
+                & (np.abs(params["u_0"]) <= self.u_max)
+            )
+        return params, finite & inside
+
+    def jac(self, z: np.ndarray, n_free: int = 7) -> np.ndarray:
+        """Forward differences in every coordinate, with the coordinates' own steps."""
+        base = self.fun(z)
+        shifted = self._residuals(z[None] + np.diag(self.steps))
+        return ((shifted - base[None]) / self.steps[:, None]).T
 
 
 def polish(
@@ -353,6 +422,80 @@ def anneal(
     return result
 
 
+def crossing_polish(
+    likelihood: Likelihood,
+    start: Mapping[str, float],
+    *,
+    prior: Prior | None = None,
+    max_evaluations: int = 400,
+    deadline: float | None = None,
+    anchor: tuple[int, ...] = (0, -1),
+) -> CrossingPolishResult | None:
+    """Polish a caustic-crossing model with its trajectory anchored on caustic crossings.
+
+    Parameters
+    ----------
+    likelihood : Likelihood
+        The data.
+    start : mapping
+        MulensModel parameters of one model.
+    prior : Prior, optional
+        Bounds of ``s``, ``q``, ``rho`` and (checked on each trial) ``t_E`` and ``u_0``: a
+        trial outside them gets large residuals, so the optimiser backs off. Default: the
+        wide bounds of :func:`polish`.
+    max_evaluations : int
+        Magnification curves (a Jacobian costs 7).
+    deadline : float, optional
+        ``time.perf_counter()`` value after which no evaluation starts.
+    anchor : tuple of int
+        Indices (in time order) of the start's crossings held: two (Cassan's coordinates:
+        both crossing times and places, ``t_E`` and ``alpha`` follow) or one (its time and
+        place, with ``t_E`` and ``alpha`` free); :mod:`mulens_npe.crossings`.
+
+    Returns
+    -------
+    CrossingPolishResult or None
+        None when the start's trajectory has no such crossings, or the deadline passed
+        before anything was evaluated.
+    """
+    coordinates = crossing_coordinates(start, tuple(anchor))
+    if coordinates is None:
+        return None
+    x0, to_params, steps = coordinates
+    deadline = np.inf if deadline is None else float(deadline)
+    bounds = _bounds(prior, likelihood.time_range)
+    low = np.array([-np.inf] * 4 + [np.log(bounds[k][0]) for k in ("s", "q", "rho")])
+    high = np.array([np.inf] * 4 + [np.log(bounds[k][1]) for k in ("s", "q", "rho")])
+    x0[4:] = np.clip(x0[4:], low[4:] + 1e-9, high[4:] - 1e-9)  # strictly inside the box
+    objective = _CrossingObjective(likelihood, to_params, steps, bounds, deadline)
+    start_chi2 = np.inf
+    try:
+        start_chi2 = float(np.sum(objective.fun(x0) ** 2))
+        least_squares(
+            objective.fun,
+            x0,
+            jac=objective.jac,
+            bounds=(low, high),
+            method="trf",
+            x_scale="jac",
+            max_nfev=max(1, int(max_evaluations) // 8),
+            xtol=1e-9,
+            ftol=1e-7,
+            gtol=1e-9,
+        )
+    except _OutOfTime:
+        pass
+    if objective.best_z is None:
+        return None
+    params = canonicalize(to_params(objective.best_z))
+    return CrossingPolishResult(
+        parameters={k: float(params[k]) for k in PARAMETER_NAMES},
+        chi2=objective.best_chi2,
+        start_chi2=start_chi2,
+        n_evaluations=objective.n_evaluations,
+    )
+
+
 def crossing_round(
     likelihood: Likelihood,
     start: Mapping[str, float],
@@ -365,7 +508,7 @@ def crossing_round(
 
     Each of the start's first :data:`CROSSING_ANCHORS` crossings in turn, then its first and
     last together, is held in place while the rest of the model moves
-    (:func:`mulens_npe.crossings.crossing_polish`); the best of those models is polished
+    (:func:`crossing_polish`); the best of those models is polished
     again in the usual coordinates (which also gives its covariance). Where a polish stops
     near a strong caustic crossing because a change of ``s`` or ``q`` moves the model's
     crossing times off the data's, these coordinates keep the crossings where they are.
