@@ -207,7 +207,8 @@ class NPEInitializer:
         single lens fits poorly (chi2/dof > 1.15: caustic crossings, strong anomalies),
         trajectories searched on magnification maps of the posterior's densest (s, q) give
         more starts, polished first (:func:`mulens_npe.mapsearch.map_candidates`;
-        ``origin="map"``).
+        ``origin="map"``). The close/wide twins (``s -> 1/s``) of the best optimum are
+        polished too (:func:`mulens_npe.polish.twin_starts`; ``origin="twin"``).
 
         Parameters
         ----------

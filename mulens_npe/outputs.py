@@ -49,7 +49,7 @@ def solutions_text(result: Proposal, name: str = "event") -> str:
     """The ranked solutions as a fixed-width text table with a two-line header.
 
     Columns: rank, topology label, where the start came from (``posterior``,
-    ``anomaly`` or ``map``, see :attr:`Solution.origin`), the seven MulensModel parameters (t_0 full BJD/HJD, t_E
+    ``anomaly``, ``map`` or ``twin``, see :attr:`Solution.origin`), the seven MulensModel parameters (t_0 full BJD/HJD, t_E
     in days, alpha in degrees), chi2, chi2/dof and ``dchi2_1L``, the chi2 of the best
     single-lens model minus the solution's (how much better than a single lens it fits).
     """

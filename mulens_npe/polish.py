@@ -39,6 +39,7 @@ __all__ = [
     "polish",
     "polish_modes",
     "single_lens_fit",
+    "twin_starts",
     "to_internal",
     "from_internal",
 ]
@@ -667,6 +668,7 @@ def polish_modes(
     n_refine: int = 5,
     extend: bool = False,
     refine_share: float = REFINE_SHARE,
+    twins: bool = False,
 ) -> list[list[PolishResult]]:
     """Screen the draws of each mode with a cheap chi2, then polish the best few of each.
 
@@ -703,12 +705,17 @@ def polish_modes(
     refine_share : float
         Share of the time budget kept for the refinement on ``likelihood`` when ``fast`` is
         given (default :data:`REFINE_SHARE`).
+    twins : bool
+        Also polish, on ``likelihood``, the close/wide twins of the best optimum
+        (:func:`twin_starts`) whose geometry no optimum has yet, after the refinement and
+        before the restarts of ``extend``; they are returned as one more list.
 
     Returns
     -------
     list of list of PolishResult
         For each mode, its polished starts (possibly fewer than ``n_starts`` when time ran
-        out; at least one when the budget allowed any evaluation).
+        out; at least one when the budget allowed any evaluation); with ``twins``, one more
+        list (possibly empty) with the polished twins.
     """
     if int(n_starts) < 1:
         raise ConfigurationError(f"polish_modes: n_starts must be >= 1, got {n_starts}.")
@@ -768,8 +775,10 @@ def polish_modes(
         results = _refine(
             likelihood, results, starts, int(n_refine), prior, max_evaluations, deadline, clock
         )
-        if extend:
-            _restart_best(likelihood, results, prior, max_evaluations, deadline, clock)
+    if twins:
+        results.append(_polish_twins(likelihood, results, prior, max_evaluations, deadline, clock))
+    if two_stage and extend:
+        _restart_best(likelihood, results, prior, max_evaluations, deadline, clock)
     return results
 
 
@@ -891,6 +900,64 @@ def _restart_best(
             restarts = MAX_RESTARTS  # no gain: the next step, or stop after the last
             if step == "crossing":
                 crossing_rounds = MAX_CROSSING_ROUNDS
+
+
+def twin_starts(params: Mapping[str, float]) -> list[dict[str, float]]:
+    """Starts in the close/wide twin of a 2L1S model: ``s -> 1/s``, ``alpha`` and ``alpha + 180``.
+
+    A close binary's central caustic resembles that of the wide binary at ``1/s`` (Griest &
+    Safizadeh 1998; Dominik 1999), so a light curve fitted by one is often fitted as well by
+    the other, yet the two lie far apart for a local optimiser. In MulensModel's frame (origin
+    at the centre of mass) the twin's trajectory may run either way along the binary axis,
+    hence both angles; ``t_0``, ``u_0``, ``t_E``, ``rho`` and ``q`` are kept.
+    """
+    point = {name: float(params[name]) for name in PARAMETER_NAMES}
+    twin = dict(point, s=1.0 / point["s"])
+    return [twin, dict(twin, alpha=(point["alpha"] + 180.0) % 360.0)]
+
+
+def _polish_twins(
+    likelihood: Likelihood,
+    results: list[list[PolishResult]],
+    prior: Prior | None,
+    max_evaluations: int,
+    deadline: float,
+    clock: Callable[[], float],
+) -> list[PolishResult]:
+    """The twins of the best optimum (:func:`twin_starts`), each polished on ``likelihood``.
+
+    A twin whose (ln s, ln q, alpha) is already that of an optimum is skipped (that basin was
+    searched); each polish may use at most half of the time left when it starts, so the
+    restarts that follow keep some.
+    """
+    flat = [r for rs in results for r in rs if r.optimised]
+    if not flat:
+        return []
+    best = min(flat, key=lambda r: r.chi2)
+    box = _bounds(prior, likelihood.time_range)
+
+    def key(p: Mapping[str, float]) -> np.ndarray:
+        return np.array([np.log(p["s"]), np.log(p["q"]), np.deg2rad(p["alpha"])])
+
+    known = [key(r.parameters) for r in flat]
+    out = []
+    for start in twin_starts(best.parameters):
+        now = clock()
+        if now >= deadline:
+            break
+        lo, hi = box["s"]
+        if not lo <= start["s"] <= hi or any(_same_geometry(key(start), k) for k in known):
+            continue
+        [twin] = polish(
+            likelihood,
+            start,
+            prior=prior,
+            max_evaluations=max_evaluations,
+            deadline=now + 0.5 * (deadline - now),
+        )
+        if twin.optimised:
+            out.append(twin)
+    return out
 
 
 def _same_geometry(a: np.ndarray, b: np.ndarray) -> bool:

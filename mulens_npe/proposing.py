@@ -158,7 +158,10 @@ def build_proposal(
         n_refine=STRONG_N_REFINE if strong else max(5, n_solutions),
         extend=polish and settings["extend"],
         refine_share=STRONG_REFINE_SHARE if strong else REFINE_SHARE,
+        twins=polish,
     )
+    if polish:  # the close/wide twins of the best optimum come last
+        origins.append(("twin", None))
     bands = [lc.band for lc in lightcurves]
     solutions = [
         Solution(

@@ -63,11 +63,14 @@ class Solution:
     polished : bool
         Whether the local optimiser ran (False: the best posterior draw of its mode).
     mode : int or None
-        Index of the mode in :attr:`Proposal.modes` (None for an ``anomaly`` or ``map`` start).
+        Index of the mode in :attr:`Proposal.modes` (None for an ``anomaly``, ``map`` or
+        ``twin`` start).
     origin : str
         Where its start came from: ``posterior`` (a posterior draw of its mode),
-        ``anomaly`` (the geometry of the light curve's anomaly, :mod:`mulens_npe.anomaly`) or
-        ``map`` (a trajectory search on magnification maps, :mod:`mulens_npe.mapsearch`).
+        ``anomaly`` (the geometry of the light curve's anomaly, :mod:`mulens_npe.anomaly`),
+        ``map`` (a trajectory search on magnification maps, :mod:`mulens_npe.mapsearch`) or
+        ``twin`` (the close/wide twin ``s -> 1/s`` of the best optimum,
+        :func:`mulens_npe.polish.twin_starts`).
     """
 
     parameters: dict[str, float]

@@ -76,8 +76,8 @@ def test_solutions_are_ranked_distinct_and_their_chi2_is_the_data_chi2(proposed,
         assert solution.delta_chi2 == pytest.approx(result.single_lens["chi2"] - solution.chi2)
         if solution.origin == "posterior":
             assert solution.label == result.modes[solution.mode].label
-        else:  # a start read off the anomaly or a map search: no mode, labelled by its s
-            assert solution.origin in ("anomaly", "map") and solution.mode is None
+        else:  # from the anomaly, a map search or a twin: no mode, labelled by its s
+            assert solution.origin in ("anomaly", "map", "twin") and solution.mode is None
             assert solution.label == ("close" if solution.parameters["s"] < 1 else "wide")
         assert solution.polished and solution.covariance is not None
 

@@ -18,6 +18,7 @@ from mulens_npe.polish import (
     polish_modes,
     single_lens_fit,
     to_internal,
+    twin_starts,
 )
 from mulens_npe.simulate.augment import simulated_lightcurve
 from mulens_npe.simulate.magnification import binary_magnification
@@ -287,3 +288,44 @@ def test_bad_input_raises_library_errors(likelihood):
         anneal(likelihood, {k: v for k, v in TRUTH.items() if k != "q"})
     with pytest.raises(ConfigurationError):
         polish_modes(likelihood, [TRUTH], n_starts=0)
+
+
+# A planet on a close orbit (s = 0.7) seen through its central caustic: the wide twin at
+# s ~ 1/0.7 fits these 5 days of data as well, yet a local optimiser never crosses between them.
+CLOSE_PLANET = dict(t_0=2461452.0, u_0=0.01, t_E=20.0, rho=1e-3, s=0.7, q=1e-3, alpha=60.0)
+
+
+def test_twin_starts_mirror_s_and_keep_the_rest():
+    first, second = twin_starts(CLOSE_PLANET)
+    for twin in (first, second):
+        assert twin["s"] == pytest.approx(1.0 / CLOSE_PLANET["s"])
+        for name in ("t_0", "u_0", "t_E", "rho", "q"):
+            assert twin[name] == CLOSE_PLANET[name]
+    assert first["alpha"] == CLOSE_PLANET["alpha"]
+    assert second["alpha"] == pytest.approx(CLOSE_PLANET["alpha"] + 180.0)
+    # the twin of a twin is the model itself
+    back = twin_starts(second)[1]
+    assert back["s"] == pytest.approx(CLOSE_PLANET["s"])
+    assert back["alpha"] == pytest.approx(CLOSE_PLANET["alpha"])
+
+
+def test_polish_modes_finds_the_close_twin_of_a_wide_optimum():
+    times = 2461449.0 + np.arange(0.0, 6.0, 1.0 / 24.0)
+    likelihood = Likelihood(_event(CLOSE_PLANET, seed=5, times=times))
+    truth_chi2 = likelihood.chi2(CLOSE_PLANET)[0]
+    # the wide optimum: polished from the wide twin of the truth
+    [wide] = polish(likelihood, twin_starts(CLOSE_PLANET)[0])
+    assert wide.parameters["s"] > 1.0 and wide.chi2 < truth_chi2 + 10.0
+    start = [{name: np.array([value]) for name, value in wide.parameters.items()}]
+    plain = polish_modes(likelihood, start, n_starts=1)
+    assert len(plain) == 1 and all(r.parameters["s"] > 1.0 for r in plain[0])
+    results = polish_modes(likelihood, start, n_starts=1, twins=True)
+    assert len(results) == 2  # the mode, then the twins of the best optimum
+    close = [r for r in results[1] if r.optimised and r.parameters["s"] < 1.0]
+    assert close, [r.parameters for r in results[1]]
+    best = min(close, key=lambda r: r.chi2)
+    assert best.chi2 < truth_chi2 + 5.0
+    assert abs(np.log10(best.parameters["s"] / CLOSE_PLANET["s"])) < 0.1
+    # no time left: no twin is polished
+    spent = polish_modes(likelihood, start, n_starts=1, twins=True, time_budget=1e-9)
+    assert spent[-1] == []
