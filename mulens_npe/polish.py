@@ -828,8 +828,7 @@ def _refine(
         if len(done) >= n_refine or clock() >= deadline:
             break
         m, k = flat[j]
-        p = out[m][k].parameters
-        key = np.array([np.log(p["s"]), np.log(p["q"]), np.deg2rad(p["alpha"])])
+        key = _geometry_key(out[m][k].parameters)
         if any(_same_geometry(key, other) for other in done):
             continue
         done.append(key)
@@ -934,19 +933,15 @@ def _polish_twins(
     if not flat:
         return []
     best = min(flat, key=lambda r: r.chi2)
-    box = _bounds(prior, likelihood.time_range)
-
-    def key(p: Mapping[str, float]) -> np.ndarray:
-        return np.array([np.log(p["s"]), np.log(p["q"]), np.deg2rad(p["alpha"])])
-
-    known = [key(r.parameters) for r in flat]
+    lo, hi = _bounds(prior, likelihood.time_range)["s"]
+    known = [_geometry_key(r.parameters) for r in flat]
     out = []
     for start in twin_starts(best.parameters):
         now = clock()
         if now >= deadline:
             break
-        lo, hi = box["s"]
-        if not lo <= start["s"] <= hi or any(_same_geometry(key(start), k) for k in known):
+        key = _geometry_key(start)
+        if not lo <= start["s"] <= hi or any(_same_geometry(key, k) for k in known):
             continue
         [twin] = polish(
             likelihood,
@@ -958,6 +953,11 @@ def _polish_twins(
         if twin.optimised:
             out.append(twin)
     return out
+
+
+def _geometry_key(params: Mapping[str, float]) -> np.ndarray:
+    """(ln s, ln q, alpha [rad]) of a model, as :func:`_same_geometry` compares them."""
+    return np.array([np.log(params["s"]), np.log(params["q"]), np.deg2rad(params["alpha"])])
 
 
 def _same_geometry(a: np.ndarray, b: np.ndarray) -> bool:
