@@ -46,7 +46,11 @@ __all__ = [
 
 _DIFF_STEPS = np.array([1e-6, 1e-6, 1e-6, 1e-5, 1e-6, 1e-5, 1e-6])
 """Forward-difference steps in the internal coordinates; the chi2 surface of a caustic
-crossing curves on scales of 1e-5 in ln s, and VBMicrolensing's output is smooth well below."""
+crossing curves on scales of 1e-5 in ln s. Near a strong caustic crossing VBMicrolensing's
+adaptive integration at the likelihood's tolerance (1e-3) moves a curve by more than such steps
+resolve, so the Jacobian there is partly noise (on a strong simulated binary the gradient lay at
+cosine 0.08-0.14 to an accurate one); differencing curves computed at 1e-4 cured that but cost
+2.5-3x per curve and found fewer events in the same time budget (docs/benchmarks.md)."""
 
 _WIDE_BOUNDS = {
     "u_0": (0.0, 3.0),
