@@ -192,3 +192,11 @@ def test_a_grid_node_fit_holds_s_q_alpha_and_finds_the_trajectory():
         (0.5, 0.05, P["alpha"]), rel=1e-12
     )
     assert best["t_0"] == pytest.approx(P["t_0"], abs=0.02)
+
+
+def test_pick_events_deals_strong_events_evenly_between_the_lists():
+    bench_pick_events = load_script("benchmarks", "bench_pick_events")
+    events = [(7, 1e6), (3, 150.0), (9, 2e5), (1, 300.0), (4, 5e4), (8, 120.0)]
+    first, second = bench_pick_events.split_by_strength(events)
+    assert first == [3, 4, 7] and second == [1, 8, 9]  # 7 > 9 > 4 > 1 > 3 > 8, dealt
+    assert sorted(first + second) == sorted(index for index, _ in events)
