@@ -364,14 +364,26 @@ def _prepare(
 
 
 def _coarse_starts(
-    prepared: _Prepared, rho: float, q_bounds: tuple[float, float]
+    prepared: _Prepared,
+    rho: float,
+    s_bounds: tuple[float, float],
+    q_bounds: tuple[float, float],
 ) -> dict[str, np.ndarray]:
-    """The geometry's starts of every anomaly at source size ``rho``."""
+    """The geometry's starts of every anomaly at source size ``rho``, those with s inside
+    ``s_bounds`` only.
+
+    Far from the single lens's peak (``u_a`` of tens or more, e.g. where the fit is poor
+    and the anomaly is the start of the season) the geometry gives s = u_a and 1 / u_a:
+    outside any prior, and binary-lens curves that take VBMicrolensing seconds each (4 s per
+    curve at s ~ 1e-3 on a 5,000-epoch Roman season, stalling the screening for minutes).
+    """
     parts = [
         anomaly_starts(a, prepared.single_lens, rho=rho, q_bounds=q_bounds)
         for a in prepared.anomalies
     ]
-    return {name: np.concatenate([p[name] for p in parts]) for name in PARAMETER_NAMES}
+    starts = {name: np.concatenate([p[name] for p in parts]) for name in PARAMETER_NAMES}
+    inside = (starts["s"] >= s_bounds[0]) & (starts["s"] <= s_bounds[1])
+    return {name: values[inside] for name, values in starts.items()}
 
 
 def _candidates_at(
@@ -383,7 +395,7 @@ def _candidates_at(
     deadline: float | None,
 ) -> dict[str, np.ndarray]:
     """The geometry's starts at source size ``rho``, screened coarse then on a local grid."""
-    coarse = _coarse_starts(prepared, rho, q_bounds)
+    coarse = _coarse_starts(prepared, rho, s_bounds, q_bounds)
     chi2 = _screen(prepared.screen, coarse, deadline)
     best = np.argsort(chi2, kind="stable")[:3]
     best = best[np.isfinite(chi2[best])]
@@ -425,14 +437,19 @@ def _fine_candidates(
 def _screen(
     likelihood: Likelihood, params: Mapping[str, np.ndarray], deadline: float | None
 ) -> np.ndarray:
-    """chi2 of each parameter set, in batches of 8; inf for those not reached by the deadline."""
+    """chi2 of each parameter set; inf for those not reached by the deadline.
+
+    In batches of 8 without a deadline; with one, a set at a time (a caustic-crossing
+    curve can take a second or more, so a batch could overrun the deadline by many).
+    """
     n = params["t_0"].size
     chi2 = np.full(n, np.inf)
-    for start in range(0, n, 8):
+    batch = 8 if deadline is None else 1
+    for start in range(0, n, batch):
         if deadline is not None and clock.perf_counter() > deadline:
             break
-        part = {name: values[start : start + 8] for name, values in params.items()}
-        chi2[start : start + 8] = likelihood.chi2(part)
+        part = {name: values[start : start + batch] for name, values in params.items()}
+        chi2[start : start + batch] = likelihood.chi2(part)
     return chi2
 
 
@@ -487,7 +504,7 @@ def anomaly_candidates_ladder(
         if deadline is not None:
             now = clock.perf_counter()
             share = now + 0.5 * max(deadline - now, 0.0) / (len(factors) - k)
-        coarse = _coarse_starts(prepared, float(f"{rho * factor:.2g}"), q_bounds)
+        coarse = _coarse_starts(prepared, float(f"{rho * factor:.2g}"), s_bounds, q_bounds)
         parts.append(coarse)
         scores.append(_screen(prepared.screen, coarse, share))
     pooled = {name: np.concatenate([p[name] for p in parts]) for name in PARAMETER_NAMES}

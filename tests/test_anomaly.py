@@ -127,3 +127,50 @@ def test_the_ladder_screens_every_source_size_then_one_local_grid(planet, monkey
         np.testing.assert_allclose(one[name], alone[name])
     spent = anomaly_candidates_ladder(likelihood, single, rho=1e-3, deadline=0.0)
     assert all(v.size == 0 for v in spent.values())
+
+
+def test_geometries_outside_the_prior_s_range_are_not_screened():
+    # an anomaly 1,000 t_E from the single lens's peak (a poor fit whose "anomaly" is the
+    # start of the season): the geometry gives s ~ 1,000 and 1e-3, outside any prior, and
+    # curves that take VBMicrolensing seconds each; they are dropped before the screening
+    from mulens_npe.anomaly import _coarse_starts, _Prepared
+
+    single = {"t_0": 2460000.0, "u_0": 0.8, "t_E": 0.12}
+    far = Anomaly(t_start=2460119.0, t_end=2460121.0, t_peak=2460120.0, excess_chi2=1e6, sign=1)
+    prepared = _Prepared([far], single, screen=None, near=None)
+    everything = _coarse_starts(prepared, 1e-3, (1e-9, 1e9), (1e-6, 1.0))
+    assert everything["s"].max() > 900.0 and everything["s"].min() < 1.2e-3
+    kept = _coarse_starts(prepared, 1e-3, (0.2, 5.0), (1e-6, 1.0))
+    assert kept["s"].size == 0
+    # a planet's anomaly near the peak keeps every start of the geometry
+    near = Anomaly(t_start=2460000.9, t_end=2460001.1, t_peak=2460001.0, excess_chi2=1e3, sign=1)
+    single = {"t_0": 2460000.0, "u_0": 0.1, "t_E": 20.0}
+    prepared = _Prepared([near], single, screen=None, near=None)
+    all_of_them = anomaly_starts(near, single, rho=1e-3)
+    kept = _coarse_starts(prepared, 1e-3, (0.2, 5.0), (1e-6, 1.0))
+    assert kept["s"].size == all_of_them["s"].size > 0
+
+
+def test_the_screening_stops_at_its_deadline_between_single_curves():
+    import time
+
+    from mulens_npe.anomaly import _screen
+
+    class Slow:
+        """A likelihood whose every curve takes 50 ms."""
+
+        evaluated = 0
+
+        def chi2(self, params):
+            n = params["t_0"].size
+            time.sleep(0.05 * n)
+            Slow.evaluated += n
+            return np.zeros(n)
+
+    starts = {name: np.ones(16) for name in PARAMETER_NAMES}
+    chi2 = _screen(Slow(), starts, deadline=time.perf_counter() + 0.12)
+    # 3 curves reach the deadline (a batch of 8, as without one, would have run 8)
+    assert 1 <= Slow.evaluated <= 4
+    assert np.isfinite(chi2).sum() == Slow.evaluated and np.isinf(chi2[Slow.evaluated :]).all()
+    Slow.evaluated = 0
+    assert np.isfinite(_screen(Slow(), {n: np.ones(3) for n in PARAMETER_NAMES}, None)).all()
