@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per pytest-xdist worker: the workers already share the cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
 
 # Reading the OB03235 IPAC files with numpy/MulensModel: skip the "\KEY" and "| name |" lines.
 IPAC_COMMENTS = ["\\", "|"]

@@ -24,6 +24,8 @@ DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
 
 pytestmark = [
     pytest.mark.slow,
+    # one worker runs both fits (module fixture) under `pytest -n auto --dist loadgroup`
+    pytest.mark.xdist_group("shipped_model"),
     pytest.mark.skipif(
         DEFAULT_MODEL not in available_models(),
         reason=f"no shipped model {DEFAULT_MODEL!r} in mulens_npe/models/ (train and install it)",
