@@ -355,6 +355,7 @@ def timed_propose(init, lcs, args) -> tuple[Any, float]:
             anomaly_starts=not args.no_anomaly_starts,
             compress=not args.no_compress,
             map_starts=not args.no_map_starts,
+            workers=args.workers,
         )
         return result, time.perf_counter() - start
 
@@ -630,6 +631,9 @@ def add_common_arguments(
     p.add_argument("--grid-polish", type=int, default=3, help="best grid nodes polished")
     p.add_argument("--min-delta-chi2", type=float, default=None, help="skip weaker events")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes computing the curves (propose's, 1)"
+    )
 
 
 def load_initializer(model: str | None, threads: int) -> NPEInitializer | None:

@@ -439,12 +439,15 @@ def _screen(
 ) -> np.ndarray:
     """chi2 of each parameter set; inf for those not reached by the deadline.
 
-    In batches of 8 without a deadline; with one, a set at a time (a caustic-crossing
-    curve can take a second or more, so a batch could overrun the deadline by many).
+    In batches of 8 without a deadline; with one, a set per process of the likelihood's
+    :class:`~mulens_npe.simulate.CurvePool` at a time (a caustic-crossing curve can take a
+    second or more, so a batch could overrun the deadline by many).
     """
     n = params["t_0"].size
     chi2 = np.full(n, np.inf)
-    batch = 8 if deadline is None else 1
+    pool = getattr(likelihood, "pool", None)
+    processes = 1 if pool is None else pool.workers
+    batch = max(8, processes) if deadline is None else processes
     for start in range(0, n, batch):
         if deadline is not None and clock.perf_counter() > deadline:
             break
@@ -462,7 +465,9 @@ def _around(likelihood: Likelihood, anomalies: list[Anomaly], n_sparse: int) -> 
         keep = (np.arange(lc.n_points) % stride == 0) | _near(lc.time, anomalies, 2.0, 0.2)
         if keep.sum() >= 3:
             lightcurves.append(lc.select(keep))
-    return Likelihood(lightcurves, tolerance=likelihood.tolerance) if lightcurves else likelihood
+    if not lightcurves:
+        return likelihood
+    return Likelihood(lightcurves, tolerance=likelihood.tolerance, pool=likelihood.pool)
 
 
 RHO_LADDER = (1.0, 0.5, 2.0)

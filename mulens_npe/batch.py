@@ -209,6 +209,7 @@ def fit_batch(
     compress: bool = True,
     extend: bool = True,
     map_starts: bool = True,
+    workers: int = 1,
     phot_fmt: str | None = None,
     plots: bool = False,
     refine: int = 0,
@@ -230,8 +231,9 @@ def fit_batch(
     chunk_size : int
         Events embedded by the network in one batch and sent as one task.
     n_samples, seed, n_solutions, time_budget, anomaly_starts, n_starts, compress, extend,
-    map_starts
-        As in :meth:`NPEInitializer.propose` (``time_budget`` is per event).
+    map_starts, workers
+        As in :meth:`NPEInitializer.propose` (``time_budget`` is per event; on Dask,
+        ``workers`` processes per task).
     phot_fmt : {"mag", "flux"}, optional
         What the files' value column holds (default: magnitudes, as MulensModel).
     plots : bool
@@ -274,6 +276,7 @@ def fit_batch(
         compress=bool(compress),
         extend=bool(extend),
         map_starts=bool(map_starts),
+        workers=workers,
         phot_fmt=phot_fmt,
     )
     _initializer(model_path)  # a missing or broken model is the user's error: raise it here

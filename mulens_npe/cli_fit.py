@@ -89,6 +89,7 @@ def _propose(args: argparse.Namespace, progress: _Progress):
             compress=not args.no_compress,
             extend=not args.no_extend,
             map_starts=not args.no_map_starts,
+            workers=args.workers,
         )
     progress.done(mark, f"{len(result.solutions)} solution(s)")
     for message in result.warnings:
@@ -173,6 +174,7 @@ def _fit_batch(args: argparse.Namespace) -> int:
             compress=not args.no_compress,
             extend=not args.no_extend,
             map_starts=not args.no_map_starts,
+            workers=args.workers,
             phot_fmt=args.phot_fmt,
             plots=bool(args.plots),
             refine=args.refine or 0,
@@ -308,6 +310,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="polish --n-starts draws per mode and stop (default: while the time budget "
         "lasts, also further screened draws, then restarts of the best optimum)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="processes computing the polish's magnification curves side by side, this one "
+        "included (1); more polishing fits in the time budget on a machine with N cores",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 

@@ -18,7 +18,7 @@ from scipy.optimize import least_squares
 from .errors import ConfigurationError, InputDataError
 from .lightcurve import LightCurve
 from .parameters import PARAMETER_NAMES
-from .simulate.magnification import binary_magnification
+from .simulate.magnification import CurvePool, binary_magnification
 from .singlelens import pspl_magnification
 
 __all__ = ["Likelihood", "single_lens_fit", "parameter_columns"]
@@ -54,6 +54,9 @@ class Likelihood:
         lightcurves: One :class:`~mulens_npe.LightCurve` or several (one per dataset).
         tolerance: Relative accuracy of the magnification (VBMicrolensing ``Tol`` and
             ``RelTol``).
+        pool: Processes that share the curves of each batch
+            (:class:`~mulens_npe.simulate.CurvePool`); default this process alone. The
+            likelihoods made by :meth:`subset` and :meth:`compressed` share it.
 
     Example:
         >>> import numpy as np
@@ -68,10 +71,14 @@ class Likelihood:
     """
 
     def __init__(
-        self, lightcurves: LightCurve | Sequence[LightCurve], tolerance: float = 1e-3
+        self,
+        lightcurves: LightCurve | Sequence[LightCurve],
+        tolerance: float = 1e-3,
+        pool: CurvePool | None = None,
     ) -> None:
         self.lightcurves = _as_lightcurves(lightcurves)
         self.tolerance = float(tolerance)
+        self.pool = pool
         times = np.concatenate([lc.time for lc in self.lightcurves])
         self._order = np.argsort(times, kind="stable")
         self._times = times[self._order]
@@ -108,7 +115,7 @@ class Likelihood:
         Columns follow the datasets in order (dataset 0's epochs first).
         """
         sorted_magnification = binary_magnification(
-            parameter_columns(params), self._times, tolerance=self.tolerance
+            parameter_columns(params), self._times, tolerance=self.tolerance, pool=self.pool
         )
         return sorted_magnification[:, self._inverse]
 
@@ -165,7 +172,7 @@ class Likelihood:
         if stride == 1:
             return self
         lcs = [lc.select(np.arange(lc.n_points) % stride == 0) for lc in self.lightcurves]
-        return Likelihood(lcs, tolerance=self.tolerance)
+        return Likelihood(lcs, tolerance=self.tolerance, pool=self.pool)
 
     def compressed(
         self,
@@ -223,7 +230,7 @@ class Likelihood:
             kept.append(LightCurve(lc.time[keep], lc.flux[keep], err[keep], lc.band, lc.meta))
         if sum(lc.n_points for lc in kept) == self.n_points:
             return self
-        return Likelihood(kept, tolerance=self.tolerance)
+        return Likelihood(kept, tolerance=self.tolerance, pool=self.pool)
 
 
 def _linear_fit(

@@ -25,6 +25,7 @@ from .parameters import PARAMETER_NAMES
 from .polish import REFINE_SHARE, Likelihood, polish_modes, single_lens_fit
 from .preprocess import NetworkInput
 from .prior import LOG_UNIFORM, Prior, span_prior
+from .simulate.magnification import CurvePool
 from .solutions import Proposal, Solution, rank_solutions
 
 #: single-lens chi2 per degree of freedom above which the trajectory is searched on maps (at
@@ -62,6 +63,7 @@ def build_proposal(
     settings: dict[str, Any],
     timings: dict[str, float],
     start: float,
+    pool: CurvePool | None = None,
 ) -> Proposal:
     """Modes, polish and ranking of one event's posterior samples.
 
@@ -83,6 +85,8 @@ def build_proposal(
         Seconds spent so far (preprocess, sampling); completed here.
     start : float
         ``time.perf_counter()`` at the start of the event, for ``time_budget``.
+    pool : CurvePool, optional
+        Processes that share the magnification curves of the polish and the screenings.
 
     Returns
     -------
@@ -97,7 +101,7 @@ def build_proposal(
     timings["modes"] = clock() - mark
     mark = clock()
     prior = event_prior(model.prior, lightcurves)
-    likelihood = Likelihood(lightcurves)
+    likelihood = Likelihood(lightcurves, pool=pool)
     single = single_lens_fit(likelihood, vars(net_input.single_lens))
     candidates = [mode_draws(samples, mode, n_draws) for mode in modes]
     origins = [("posterior", index) for index in range(len(modes))]
@@ -204,6 +208,7 @@ def build_proposal(
             "n_draws": n_draws,
             "n_starts": n_starts,
             "time_budget": time_budget,
+            "workers": 1 if pool is None else pool.workers,
             "complete": n_polished >= n_planned,
             "n_evaluations": int(sum(r.n_evaluations for rs in per_mode for r in rs)),
             "anomaly_starts": bool(polish and settings["anomaly_starts"]),
@@ -235,6 +240,7 @@ def propose_settings(
     compress: bool = True,
     extend: bool = True,
     map_starts: bool = True,
+    workers: Any = 1,
 ) -> dict[str, Any]:
     """The checked settings of :meth:`NPEInitializer.propose`."""
     settings = {
@@ -243,6 +249,7 @@ def propose_settings(
         "n_draws": n_draws,
         "n_starts": n_starts,
         "max_evaluations": max_evaluations,
+        "workers": workers,
     }
     for name, value in settings.items():
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:

@@ -15,6 +15,7 @@ from mulens_npe.errors import ConfigurationError
 from mulens_npe.parameters import PARAMETER_NAMES, flip_u0, time_reverse
 from mulens_npe.prior import Prior
 from mulens_npe.simulate import (
+    CurvePool,
     binary_magnification,
     single_lens_magnification,
     source_trajectory,
@@ -141,6 +142,30 @@ def test_bad_parameters_are_refused():
         binary_magnification(dict(params, u_0=np.nan), TIMES)
     with pytest.raises(ConfigurationError, match="times"):
         binary_magnification(params, np.array([]))
+
+
+def test_a_curve_pool_gives_the_curves_of_this_process_in_order():
+    draws = Prior(t_0=(TIMES[0], TIMES[-1])).sample(7, np.random.default_rng(3))
+    alone = binary_magnification(draws, TIMES)
+    with CurvePool(3) as pool:
+        assert pool.workers == 3
+        shared = binary_magnification(draws, TIMES, pool=pool)
+        one = binary_magnification({k: v[4] for k, v in draws.items()}, TIMES, pool=pool)
+    # VBMicrolensing moves a curve by ~1e-16 with what its process computed before
+    np.testing.assert_allclose(shared, alone, rtol=1e-9)
+    np.testing.assert_allclose(one[0], alone[4], rtol=1e-9)
+    # the rows differ from each other, so a shuffled order could not pass the check above
+    gaps = [np.max(np.abs(alone[i] - alone[j])) for i in range(7) for j in range(i)]
+    assert min(gaps) > 1e-3
+    # closed: the curves are computed here
+    assert pool.workers == 1
+    np.testing.assert_allclose(binary_magnification(draws, TIMES, pool=pool), alone, rtol=1e-9)
+
+
+def test_a_curve_pool_refuses_a_bad_number_of_workers():
+    for bad in (0, -2, 1.5, True, "2"):
+        with pytest.raises(ConfigurationError, match="workers"):
+            CurvePool(bad)
 
 
 def test_docstring_examples():

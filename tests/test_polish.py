@@ -121,6 +121,21 @@ def test_polish_from_perturbed_starts_returns_to_the_true_minimum(likelihood):
     assert best.chi2 == pytest.approx(chi2[0]) and np.allclose(best.fluxes, fluxes[0])
 
 
+def test_a_polish_with_worker_processes_returns_to_the_true_minimum(likelihood):
+    from mulens_npe.simulate import CurvePool
+
+    truth_chi2 = likelihood.chi2(TRUTH)[0]
+    start = dict(TRUTH, s=TRUTH["s"] * 1.01, q=TRUTH["q"] * 0.9, alpha=TRUTH["alpha"] + 1.0)
+    start["t_0"] = TRUTH["t_0"] - 0.01
+    with CurvePool(2) as pool:
+        shared = Likelihood(likelihood.lightcurves, pool=pool)
+        [result] = polish(shared, start, max_evaluations=200)
+        # the subsets the screenings use share the pool
+        assert shared.subset(100).pool is pool
+    assert result.start_chi2 > truth_chi2 + 1e4
+    assert result.chi2 <= truth_chi2 + 1.0
+
+
 def test_polish_maps_the_mirror_back_and_its_covariance_measures_delta_chi2_of_one(likelihood):
     mirror_start = dict(TRUTH, u_0=-TRUTH["u_0"], alpha=360.0 - TRUTH["alpha"], s=1.203)
     [result] = polish(likelihood, mirror_start)

@@ -9,7 +9,12 @@ from __future__ import annotations
 from .augment import augment, cadence_mask, simulated_lightcurve, write_lightcurve
 from .config import SimulationConfig, TimeGrid
 from .dataset import SimulationDataset
-from .magnification import binary_magnification, single_lens_magnification, source_trajectory
+from .magnification import (
+    CurvePool,
+    binary_magnification,
+    single_lens_magnification,
+    source_trajectory,
+)
 from .roman import (
     ROMAN_CADENCE_MIN,
     ROMAN_SEASON_DAYS,
@@ -24,6 +29,7 @@ from .sampling import ProposalSampler, caustic_targets
 
 __all__ = [
     "simulate",
+    "CurvePool",
     "SimulationConfig",
     "TimeGrid",
     "SimulationDataset",
