@@ -81,7 +81,7 @@ class CurvePool:
     ``workers`` interleaved parts: this process computes rows ``0, workers, 2 workers, ...``
     and worker process ``k`` rows ``k, k + workers, ...``. The dealing is fixed, so each
     process sees the same sequence of curves from run to run (VBMicrolensing's results move
-    by ~1e-16 with what a process computed before). Curves agree with the one-process ones
+    by up to ~1e-14 with what a process computed before). Curves agree with the one-process ones
     to that level, not bit for bit. The workers live until :meth:`close` or the end of a
     ``with`` block. On Linux they are forked (they run only VBMicrolensing, never torch,
     so torch's threads in this process do not matter); elsewhere they are spawned, which
