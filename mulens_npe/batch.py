@@ -232,8 +232,8 @@ def fit_batch(
         Events embedded by the network in one batch and sent as one task.
     n_samples, seed, n_solutions, time_budget, anomaly_starts, n_starts, compress, extend,
     map_starts, workers
-        As in :meth:`NPEInitializer.propose` (``time_budget`` is per event; on Dask,
-        ``workers`` processes per task).
+        As in :meth:`NPEInitializer.propose` (``time_budget`` is per event; ``workers``
+        must be 1 with a ``scheduler``).
     phot_fmt : {"mag", "flux"}, optional
         What the files' value column holds (default: magnitudes, as MulensModel).
     plots : bool
@@ -252,6 +252,12 @@ def fit_batch(
     """
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigurationError(f"fit_batch: chunk_size must be >= 1, got {chunk_size!r}.")
+    if scheduler is not None and workers != 1:
+        # Dask runs the tasks in daemonic processes, which may not start worker processes
+        raise ConfigurationError(
+            f"fit_batch: workers={workers!r} with a Dask scheduler; the cluster already spreads "
+            "the events over its workers: use workers=1 (--workers 1) there."
+        )
     if not files:
         raise ConfigurationError("fit_batch: no light-curve files to fit.")
     out = Path(out)

@@ -255,8 +255,8 @@ class NPEInitializer:
         workers : int
             Processes that compute the magnification curves of each batch side by side
             (the 7 curves of every Jacobian of the polish, the screenings): this one and
-            ``workers - 1`` started for the call (:class:`mulens_npe.simulate.CurvePool`,
-            about a second each). More polishing fits in a ``time_budget``; results agree
+            ``workers - 1`` started for the call (:class:`mulens_npe.simulate.CurvePool`;
+            forked on Linux). More polishing fits in a ``time_budget``; results agree
             with one process's up to VBMicrolensing's ~1e-14 variation, which a polish
             through a caustic crossing can turn into a different nearby minimum.
         **adapter_options

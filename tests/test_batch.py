@@ -175,3 +175,13 @@ def test_unreachable_scheduler_is_a_user_error(survey, tmp_path, capsys, monkeyp
     )  # fmt: skip
     assert status == 2
     assert "Dask scheduler" in capsys.readouterr().err
+
+
+def test_worker_processes_with_a_dask_scheduler_are_a_user_error(survey, tmp_path, capsys):
+    # Dask's worker processes are daemonic and may not start the curve workers
+    status = main(
+        ["fit", str(survey), "--scheduler", "tcp://127.0.0.1:1", "--workers", "2",
+         "--out", str(tmp_path), "--quiet"]
+    )  # fmt: skip
+    assert status == 2
+    assert "--workers 1" in capsys.readouterr().err
