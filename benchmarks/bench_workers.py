@@ -5,8 +5,9 @@ and then with ``N`` in this process, one after the other:
 
 1. The same polish (``mulens_npe.polish.polish`` from 3 starts perturbed from the truth,
    ``--max-evaluations`` curves each, no deadline) timed with
-   ``Likelihood(..., pool=CurvePool(N))``: the speed-up of the polish itself, and the chi2
-   each setting ends at (the paths can part: the curves differ by ~1e-16).
+   ``Likelihood(..., pool=CurvePool(N))``: curves per second of the polish itself (the
+   paths can part, as the curves differ by ~1e-14, and then take different numbers of
+   curves), and the chi2 each setting ends at.
 2. ``propose`` with ``fit``'s settings and a time budget (``--budget``): curves evaluated
    (``meta["n_evaluations"]``) and the best chi2 reached within the budget.
 
@@ -69,11 +70,15 @@ def main() -> None:
         alone, res1 = timed_polish(Likelihood(lcs), start, args.max_evaluations)
         with CurvePool(args.workers) as pool:
             shared, resn = timed_polish(Likelihood(lcs, pool=pool), start, args.max_evaluations)
-        curves = sum(r.n_evaluations for r in res1)
+        # the two paths can part and take different numbers of curves: compare curves/s
+        rate1 = sum(r.n_evaluations for r in res1) / alone
+        raten = sum(r.n_evaluations for r in resn) / shared
         print(
-            f"{event}: {sum(lc.n_points for lc in lcs)} epochs, {curves} curves | polish "
-            f"{alone:.1f} s alone, {shared:.1f} s with {args.workers} ({alone / shared:.2f}x) | "
-            f"chi2 {[round(r.chi2, 1) for r in res1]} vs {[round(r.chi2, 1) for r in resn]}",
+            f"{event}: {sum(lc.n_points for lc in lcs)} epochs | polish alone "
+            f"{sum(r.n_evaluations for r in res1)} curves in {alone:.1f} s ({rate1:.1f}/s), with "
+            f"{args.workers} {sum(r.n_evaluations for r in resn)} in {shared:.1f} s "
+            f"({raten:.1f}/s): {raten / rate1:.2f}x | chi2 {[round(r.chi2, 1) for r in res1]} "
+            f"vs {[round(r.chi2, 1) for r in resn]}",
             flush=True,
         )
         if args.skip_propose:
