@@ -316,8 +316,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=1,
         metavar="N",
-        help="processes computing the polish's magnification curves side by side, this one "
-        "included (1); more polishing fits in the time budget on a machine with N cores",
+        help="processes computing the polish's magnification curves side by side (1: "
+        "none started); more polishing fits in the time budget on a machine with N cores",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 

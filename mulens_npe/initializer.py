@@ -254,9 +254,9 @@ class NPEInitializer:
             when ``polish``).
         workers : int
             Processes that compute the magnification curves of each batch side by side
-            (the 7 curves of every Jacobian of the polish, the screenings): this one and
-            ``workers - 1`` started for the call (:class:`mulens_npe.simulate.CurvePool`;
-            forked on Linux). More polishing fits in a ``time_budget``; results agree
+            (the 7 curves of every Jacobian of the polish, the screenings), started for the
+            call (:class:`mulens_npe.simulate.CurvePool`; forked on Linux); 1: none, every
+            curve in this process. More polishing fits in a ``time_budget``; results agree
             with one process's up to VBMicrolensing's ~1e-14 variation, which a polish
             through a caustic crossing can turn into a different nearby minimum.
         **adapter_options
