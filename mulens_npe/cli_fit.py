@@ -302,8 +302,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-compress",
         action="store_true",
-        help="polish on every epoch throughout (default: first on the anomaly's epochs and "
-        "every 4th elsewhere, then the best optima again on every epoch)",
+        help="polish on every epoch throughout (default: first on every epoch where the light "
+        "curve bends and runs of 4 epochs binned to one elsewhere, then the best optima again "
+        "on every epoch)",
     )
     parser.add_argument(
         "--no-extend",

@@ -238,9 +238,9 @@ class NPEInitializer:
             Also polish starts read off the light curve's anomaly (a few seconds of
             screening; only when ``polish``).
         compress : bool
-            Polish first on a compressed light curve (every epoch where the data depart from
-            the single-lens fit, every 4th elsewhere with 4x the weight:
-            :meth:`mulens_npe.likelihood.Likelihood.compressed`), 2-4x cheaper per start,
+            Polish first on a compressed light curve (every epoch where the light curve
+            bends, runs of 4 epochs binned to one elsewhere:
+            :meth:`mulens_npe.likelihood.Likelihood.compressed`), 2-5x cheaper per start,
             then polish the best distinct optima again on all epochs. False: all epochs
             throughout (as before this option existed).
         extend : bool

@@ -158,7 +158,7 @@ def build_proposal(
         prior=prior,
         max_evaluations=settings["max_evaluations"] if polish else 1,
         time_budget=budget,
-        fast=likelihood.compressed(single) if polish and settings["compress"] else None,
+        fast=likelihood.compressed() if polish and settings["compress"] else None,
         n_refine=STRONG_N_REFINE if strong else max(5, n_solutions),
         extend=polish and settings["extend"],
         refine_share=STRONG_REFINE_SHARE if strong else REFINE_SHARE,
