@@ -71,12 +71,13 @@ def main() -> None:
         with CurvePool(args.workers) as pool:
             shared, resn = timed_polish(Likelihood(lcs, pool=pool), start, args.max_evaluations)
         # the two paths can part and take different numbers of curves: compare curves/s
-        rate1 = sum(r.n_evaluations for r in res1) / alone
-        raten = sum(r.n_evaluations for r in resn) / shared
+        curves1 = sum(r.n_evaluations for r in res1)
+        curvesn = sum(r.n_evaluations for r in resn)
+        rate1, raten = curves1 / alone, curvesn / shared
         print(
             f"{event}: {sum(lc.n_points for lc in lcs)} epochs | polish alone "
-            f"{sum(r.n_evaluations for r in res1)} curves in {alone:.1f} s ({rate1:.1f}/s), with "
-            f"{args.workers} {sum(r.n_evaluations for r in resn)} in {shared:.1f} s "
+            f"{curves1} curves in {alone:.1f} s ({rate1:.1f}/s), with "
+            f"{args.workers} {curvesn} in {shared:.1f} s "
             f"({raten:.1f}/s): {raten / rate1:.2f}x | chi2 {[round(r.chi2, 1) for r in res1]} "
             f"vs {[round(r.chi2, 1) for r in resn]}",
             flush=True,

@@ -21,7 +21,7 @@ from .parameters import PARAMETER_NAMES
 from .simulate.magnification import CurvePool, binary_magnification
 from .singlelens import pspl_magnification
 
-__all__ = ["Likelihood", "single_lens_fit", "parameter_columns"]
+__all__ = ["Likelihood", "single_lens_fit", "parameter_columns", "run_bins"]
 
 
 def parameter_columns(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -248,20 +248,36 @@ def _bin_smooth(lc: LightCurve, stride: int, threshold: float, pad: int) -> Ligh
     keep = bends[group]
     spacing = np.diff(lc.time)
     gap = np.concatenate([[True], spacing > 3.0 * np.median(spacing)])
-    # a new output epoch at every kept epoch, after one, after a gap, and every stride epochs
-    new = keep | np.concatenate([[True], keep[:-1]]) | gap
-    run_start = np.maximum.accumulate(np.where(new, np.arange(n), 0))
-    new |= (np.arange(n) - run_start) % stride == 0
-    out = np.cumsum(new) - 1
-    n_out = int(out[-1]) + 1
-    w_out = np.bincount(out, weight, n_out)
+    # runs start at every kept epoch (each its own bin), after one, and after a gap
+    out = run_bins(keep | np.concatenate([[True], keep[:-1]]) | gap, stride)
+    w_out = np.bincount(out, weight)
     return LightCurve(
-        np.bincount(out, weight * lc.time, n_out) / w_out,
-        np.bincount(out, weight * lc.flux, n_out) / w_out,
+        np.bincount(out, weight * lc.time) / w_out,
+        np.bincount(out, weight * lc.flux) / w_out,
         1.0 / np.sqrt(w_out),
         lc.band,
         lc.meta,
     )
+
+
+def run_bins(run_start: np.ndarray, size: int | np.ndarray) -> np.ndarray:
+    """Bin index of each epoch: a new bin at every run start, then every ``size`` epochs.
+
+    Parameters
+    ----------
+    run_start : numpy.ndarray of bool
+        True where a run of consecutive epochs begins (the first epoch must be True).
+    size : int or numpy.ndarray
+        Epochs per bin within a run (an array gives each epoch's own).
+
+    Returns
+    -------
+    numpy.ndarray
+        Non-decreasing bin indices from 0, for :func:`numpy.bincount`.
+    """
+    first = np.flatnonzero(run_start)
+    in_run = np.arange(run_start.size) - first[np.cumsum(run_start) - 1]
+    return np.cumsum(in_run % size == 0) - 1
 
 
 def _linear_fit(

@@ -32,7 +32,7 @@ import VBMicrolensing
 from scipy.ndimage import gaussian_filter, map_coordinates
 
 from .errors import ConfigurationError
-from .likelihood import Likelihood, _linear_fit
+from .likelihood import Likelihood, _linear_fit, run_bins
 from .parameters import PARAMETER_NAMES
 
 __all__ = [
@@ -294,10 +294,7 @@ def binned_data(
         # runs of consecutive epochs inside or outside the window; a new bin at the start
         # of each run and then every group_in (inside) or group_out (outside) epochs
         run_start = np.concatenate([[True], inside[1:] != inside[:-1]])
-        first = np.flatnonzero(run_start)
-        in_run = np.arange(lc.n_points) - first[np.cumsum(run_start) - 1]
-        new_bin = in_run % np.where(inside, group_in, group_out) == 0
-        index = np.cumsum(new_bin) - 1
+        index = run_bins(run_start, np.where(inside, group_in, group_out))
         w_sum = np.bincount(index, w)
         times.append(np.bincount(index, w * lc.time) / w_sum)
         fluxes.append(np.bincount(index, w * lc.flux) / w_sum)
