@@ -21,7 +21,7 @@ from .parameters import PARAMETER_NAMES
 from .simulate.magnification import CurvePool, binary_magnification
 from .singlelens import pspl_magnification
 
-__all__ = ["Likelihood", "single_lens_fit", "parameter_columns", "run_bins"]
+__all__ = ["Likelihood", "single_lens_fit", "parameter_columns"]
 
 
 def parameter_columns(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -249,7 +249,7 @@ def _bin_smooth(lc: LightCurve, stride: int, threshold: float, pad: int) -> Ligh
     spacing = np.diff(lc.time)
     gap = np.concatenate([[True], spacing > 3.0 * np.median(spacing)])
     # runs start at every kept epoch (each its own bin), after one, and after a gap
-    out = run_bins(keep | np.concatenate([[True], keep[:-1]]) | gap, stride)
+    out = _run_bins(keep | np.concatenate([[True], keep[:-1]]) | gap, stride)
     w_out = np.bincount(out, weight)
     return LightCurve(
         np.bincount(out, weight * lc.time) / w_out,
@@ -260,7 +260,7 @@ def _bin_smooth(lc: LightCurve, stride: int, threshold: float, pad: int) -> Ligh
     )
 
 
-def run_bins(run_start: np.ndarray, size: int | np.ndarray) -> np.ndarray:
+def _run_bins(run_start: np.ndarray, size: int | np.ndarray) -> np.ndarray:
     """Bin index of each epoch: a new bin at every run start, then every ``size`` epochs.
 
     Parameters

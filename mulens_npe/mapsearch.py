@@ -32,7 +32,7 @@ import VBMicrolensing
 from scipy.ndimage import gaussian_filter, map_coordinates
 
 from .errors import ConfigurationError
-from .likelihood import Likelihood, _linear_fit, run_bins
+from .likelihood import Likelihood, _linear_fit, _run_bins
 from .parameters import PARAMETER_NAMES
 
 __all__ = [
@@ -294,7 +294,7 @@ def binned_data(
         # runs of consecutive epochs inside or outside the window; a new bin at the start
         # of each run and then every group_in (inside) or group_out (outside) epochs
         run_start = np.concatenate([[True], inside[1:] != inside[:-1]])
-        index = run_bins(run_start, np.where(inside, group_in, group_out))
+        index = _run_bins(run_start, np.where(inside, group_in, group_out))
         w_sum = np.bincount(index, w)
         times.append(np.bincount(index, w * lc.time) / w_sum)
         fluxes.append(np.bincount(index, w * lc.flux) / w_sum)
