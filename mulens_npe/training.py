@@ -31,7 +31,7 @@ from .features import FeatureMap
 from .network import NetworkConfig, PosteriorNetwork, with_input_channels
 from .preprocess import PreprocessSpec, preprocess
 
-__all__ = ["TrainingConfig", "train", "TrainingExamples", "TARGETS"]
+__all__ = ["TrainingConfig", "train", "TrainingExamples", "TARGETS", "signal_strength"]
 
 TARGETS: tuple[str, ...] = ("prior", "proposal")
 """The posteriors a network can be trained to (``TrainingConfig.target``)."""
@@ -93,6 +93,15 @@ class TrainingConfig:
             :class:`mulens_npe.features.FeatureMap`) instead of clipped to a range. None: the
             warm-start model's map (linear from scratch). With ``--init`` the flow then
             starts from weights learnt in the other map and must be trained on.
+        signal_weight: None (default): every curve of a batch counts alike (times its
+            importance weight under ``target: "prior"``). A mapping ``{"gain": G, "low": L,
+            "high": H}``: a curve counts ``1 + G * clip(log(S / L) / log(H / L), 0, 1)`` times
+            as much, ``S`` its binned excess chi2 over the single-lens fit read from its own
+            ``residual`` channel (:func:`signal_strength`). ``S`` is a function of the data
+            alone, so the weighted loss has the same minimiser, the true posterior of every
+            light curve; a network of finite size spends more of itself on the curves with a
+            strong anomaly. Needs ``preprocess.residual``; not with ``freeze_embedding`` (its
+            cache holds contexts, not inputs). The validation loss carries the same weights.
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -115,6 +124,7 @@ class TrainingConfig:
     cached_passes: int = 0
     freeze_embedding: bool = False
     squash: tuple[str, ...] | None = None
+    signal_weight: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_steps", "validate_every", "patience"):
@@ -157,6 +167,8 @@ class TrainingConfig:
                     f'["t_0", "t_E"], got {self.squash!r}.'
                 )
             object.__setattr__(self, "squash", tuple(self.squash))
+        if self.signal_weight is not None:
+            _check_signal_weight(self)
         if not self.learning_rate > 0 or not self.max_minutes > 0:
             raise ConfigurationError("TrainingConfig: learning_rate and max_minutes must be > 0.")
         if self.network.in_channels != len(self.preprocess.channels):
@@ -172,6 +184,10 @@ class TrainingConfig:
         d["network"] = self.network.to_dict()
         d["preprocess"] = self.preprocess.to_dict()
         d["augment"] = dict(self.augment)
+        if self.signal_weight is None:
+            del d["signal_weight"]  # cards of earlier runs have no such key
+        else:
+            d["signal_weight"] = dict(self.signal_weight)
         return d
 
     @classmethod
@@ -280,13 +296,76 @@ def _keep(batch):
     return batch
 
 
-def _weights(log_weight: torch.Tensor, config: TrainingConfig) -> torch.Tensor:
-    """Per-curve loss weights of a batch, summing to one (see ``TrainingConfig.target``)."""
+def _check_signal_weight(config: TrainingConfig) -> None:
+    setting = config.signal_weight
+    if not isinstance(setting, Mapping) or set(setting) != {"gain", "low", "high"}:
+        raise ConfigurationError(
+            'TrainingConfig: signal_weight must be null or {"gain": G, "low": L, "high": H}, '
+            f"got {setting!r}."
+        )
+    gain, low, high = (setting[k] for k in ("gain", "low", "high"))
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (gain, low, high)):
+        raise ConfigurationError(
+            f"TrainingConfig: signal_weight values must be numbers, got {setting!r}."
+        )
+    if not (gain >= 0 and 0 < low < high):
+        raise ConfigurationError(
+            f"TrainingConfig: signal_weight needs gain >= 0 and 0 < low < high, got {setting!r}."
+        )
+    if not config.preprocess.residual:
+        raise ConfigurationError(
+            "TrainingConfig: signal_weight reads the residual channel; set preprocess.residual."
+        )
+    if config.freeze_embedding:
+        raise ConfigurationError(
+            "TrainingConfig: signal_weight cannot be combined with freeze_embedding (the cache "
+            "holds context vectors, not the inputs the weight is read from)."
+        )
+
+
+def signal_strength(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """Binned excess chi2 of each curve over its single-lens fit, read from its network input.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Network inputs, shape (n, channels, n_bins), made with ``spec.residual``.
+    spec : PreprocessSpec
+        Their preprocessing.
+
+    Returns
+    -------
+    torch.Tensor
+        ``sum(z_b ** 2 - 1)`` over the filled bins, shape (n,), float64: ``z_b = sinh(residual)``
+        is the bin's summed residual over the square root of its epochs, so a single lens
+        gives about 0 (scatter ``sqrt(2 n_filled)``) and a binary its anomaly's chi2 as it
+        shows at the bins' resolution.
+    """
+    channels = spec.channels
+    z = torch.sinh(x[:, channels.index("residual")].double())
+    mask = x[:, channels.index("mask")].double()
+    return (mask * (z**2 - 1.0)).sum(dim=1)
+
+
+def signal_factor(strength: torch.Tensor, setting: Mapping[str, float]) -> torch.Tensor:
+    """``1 + gain * clip(log(S / low) / log(high / low), 0, 1)`` (see ``TrainingConfig.signal_weight``)."""
+    low, high = float(setting["low"]), float(setting["high"])
+    ramp = torch.log(torch.clamp(strength, min=low) / low) / math.log(high / low)
+    return 1.0 + float(setting["gain"]) * torch.clamp(ramp, 0.0, 1.0)
+
+
+def _weights(
+    log_weight: torch.Tensor, config: TrainingConfig, x: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-curve loss weights of a batch, summing to one (see ``TrainingConfig.target`` and
+    ``TrainingConfig.signal_weight``; ``x``, the batch's inputs, is needed for the latter)."""
     if config.target == "proposal":
-        return torch.full(log_weight.shape, 1.0 / len(log_weight), device=log_weight.device)
-    max_weight = config.max_weight
-    w = torch.exp(log_weight - log_weight.max())
-    w = torch.clamp(w / w.mean(), max=max_weight)
+        w = torch.ones(log_weight.shape, dtype=torch.float64, device=log_weight.device)
+    else:
+        w = torch.exp(log_weight - log_weight.max())
+        w = torch.clamp(w / w.mean(), max=config.max_weight)
+    if config.signal_weight is not None:
+        w = w * signal_factor(signal_strength(x, config.preprocess), config.signal_weight)
     return (w / w.sum()).float()
 
 
@@ -343,7 +422,7 @@ def _validate(network, loader, device, config: TrainingConfig) -> float:
             continue
         x, target, log_weight = (t.to(device) for t in batch)
         nll = -network.log_prob(target, x)
-        w = _weights(log_weight, config)
+        w = _weights(log_weight, config, x)
         total += float((w * nll).sum()) * len(x)
         count += len(x)
     network.train()
@@ -535,6 +614,7 @@ def train(
             if batch is None:
                 continue
             x, target, log_weight = (t.to(device) for t in batch)
+            weights = _weights(log_weight, config, x)
             if config.freeze_embedding:
                 if cache is None:  # a cache would hold the contexts already
                     with torch.no_grad():
@@ -542,7 +622,7 @@ def train(
                 posterior = network.flow(x.float())
             else:
                 posterior = model(x.float())
-            loss = -(_weights(log_weight, config) * posterior.log_prob(target)).sum()
+            loss = -(weights * posterior.log_prob(target)).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad)

@@ -302,3 +302,82 @@ def test_warm_start_with_squashed_coordinates_keeps_the_parent_and_samples_beyon
     assert abs(near["t_0"][0] - net_input.t_ref) < 3 * net_input.t_scale
     with pytest.raises(ConfigurationError, match="squash"):
         TrainingConfig(squash=["q"])
+
+
+def test_signal_weight_reads_the_anomaly_from_the_residual_channel():
+    from mulens_npe.lightcurve import LightCurve
+    from mulens_npe.preprocess import PreprocessSpec, preprocess
+    from mulens_npe.simulate.magnification import binary_magnification
+    from mulens_npe.singlelens import pspl_magnification
+    from mulens_npe.training import _weights, signal_factor, signal_strength
+
+    season = np.arange(2461447.75, 2461447.75 + 72.0, 15.16 / 1440.0)
+    spec = PreprocessSpec(n_bins=128, residual=True)
+    rng = np.random.default_rng(4)
+
+    def curve(magnification):
+        flux = 8.0 * magnification + 4.0
+        err = 0.02 * np.sqrt(flux)
+        lc = LightCurve(season, flux + rng.normal(size=season.size) * err, err, band="W149")
+        return torch.from_numpy(preprocess(lc, spec).values)
+
+    single = curve(pspl_magnification((season - 2461480.0) / 12.0, 0.3))
+    # a planetary caustic crossed 10 days after the peak (as in test_preprocess)
+    params = {"t_0": 2461480.0, "u_0": 0.3, "t_E": 12.0, "rho": 1e-3, "s": 1.6, "q": 3e-3}
+    params["alpha"] = 180.0 - np.degrees(np.arctan2(0.3, 1.6 - 1 / 1.6))
+    planet = curve(binary_magnification(params, season)[0])
+    x = torch.stack([single, planet])
+    strength = signal_strength(x, spec).numpy()
+    n_filled = int(single[2].sum())
+    # a single lens: the binned chi2 is noise about its number of bins; the planet stands out
+    assert abs(strength[0]) < 5 * np.sqrt(2 * n_filled)
+    assert strength[1] > 1000
+    setting = {"gain": 3.0, "low": 100.0, "high": 10_000.0}
+    factor = signal_factor(torch.tensor([-50.0, 100.0, 1000.0, 10_000.0, 1e6]), setting)
+    np.testing.assert_allclose(factor.numpy(), [1.0, 1.0, 2.5, 4.0, 4.0])
+    config = replace(
+        TINY,
+        target="proposal",
+        preprocess=spec,
+        network=replace(TINY.network, in_channels=5),
+        signal_weight=setting,
+    )
+    w = _weights(torch.zeros(2, dtype=torch.float64), config, x).numpy()
+    expected = signal_factor(torch.from_numpy(strength), setting).numpy()
+    np.testing.assert_allclose(w, expected / expected.sum(), rtol=1e-6)
+    assert w[1] > w[0]
+    # under the prior target the importance weights multiply in
+    prior_config = replace(config, target="prior")
+    log_weight = torch.log(torch.tensor([2.0, 1.0], dtype=torch.float64))
+    w = _weights(log_weight, prior_config, x).numpy()
+    both = np.array([2.0, 1.0]) * expected
+    np.testing.assert_allclose(w, both / both.sum(), rtol=1e-6)
+
+
+def test_signal_weighted_training_records_its_setting_and_refuses_bad_ones(tiny_dataset, tmp_path):
+    setting = {"gain": 2.0, "low": 50.0, "high": 5000.0}
+    config = replace(
+        TINY,
+        preprocess=replace(TINY.preprocess, residual=True),
+        network=replace(TINY.network, in_channels=5),
+        signal_weight=setting,
+    )
+    model = train(tiny_dataset, tmp_path / "weighted", config, progress=False)
+    card = json.loads((tmp_path / "weighted" / "card.json").read_text())
+    assert card["training"]["config"]["signal_weight"] == setting
+    assert np.isfinite(model.card["metrics"]["validation_nll"])
+    assert TrainingConfig.from_dict(card["training"]["config"]) == config
+    # earlier cards have no key, and a run without the setting writes none
+    assert "signal_weight" not in TINY.to_dict()
+    with pytest.raises(ConfigurationError, match="residual"):
+        replace(TINY, signal_weight=setting)
+    for bad in (
+        {"gain": 1.0},
+        {"gain": -1.0, "low": 1.0, "high": 2.0},
+        {"gain": 1, "low": 5, "high": 2},
+        3.0,
+    ):
+        with pytest.raises(ConfigurationError, match="signal_weight"):
+            replace(config, signal_weight=bad)
+    with pytest.raises(ConfigurationError, match="freeze_embedding"):
+        replace(config, freeze_embedding=True)
