@@ -3,7 +3,8 @@
 Rebuilds the validation split of a training config (``split_seed``, ``validation_fraction``)
 with that config's validation augmentation (seed + 1) and prints the mean NLL with importance
 weights (``target = "prior"``) and without (``target = "proposal"``), so models trained with
-either target compare on the same curves and noise.
+either target compare on the same curves and noise; both without the config's
+``signal_weight``, and, when it has one, the proposal objective with it too.
 
 Those NLLs are of the flow's coordinates, which differ between models with different maps
 (``FeatureMap.squash``). The last lines compare any two models: the proposal objective's NLL in
@@ -52,8 +53,12 @@ def main() -> None:
     examples = _validation_examples(data, rows, config, model.features)
     loader = _loader(examples, 128, False, config.seed, 0)
     for target in ("prior", "proposal"):
-        nll = _validate(model.network, loader, "cpu", replace(config, target=target))
+        plain = replace(config, target=target, signal_weight=None)
+        nll = _validate(model.network, loader, "cpu", plain)
         print(f"{args.model}: {len(rows)} validation curves, {target} objective NLL {nll:.3f}")
+    if config.signal_weight is not None:
+        nll = _validate(model.network, loader, "cpu", replace(config, target="proposal"))
+        print(f"{args.model}: proposal objective with the config's signal_weight, NLL {nll:.3f}")
     raw_nll, inside = [], []
     with torch.no_grad():
         for batch in loader:

@@ -415,6 +415,8 @@ def _validation_examples(
 
 @torch.no_grad()
 def _validate(network, loader, device, config: TrainingConfig) -> float:
+    """Mean weighted NLL over ``loader`` in eval mode; the network keeps the mode it had."""
+    was_training = network.training
     network.eval()
     total, count = 0.0, 0
     for batch in loader:
@@ -425,7 +427,7 @@ def _validate(network, loader, device, config: TrainingConfig) -> float:
         w = _weights(log_weight, config, x)
         total += float((w * nll).sum()) * len(x)
         count += len(x)
-    network.train()
+    network.train(was_training)
     return total / max(count, 1)
 
 

@@ -381,3 +381,22 @@ def test_signal_weighted_training_records_its_setting_and_refuses_bad_ones(tiny_
             replace(config, signal_weight=bad)
     with pytest.raises(ConfigurationError, match="freeze_embedding"):
         replace(config, freeze_embedding=True)
+
+
+def test_validation_keeps_the_networks_mode(tiny_dataset, tmp_path):
+    from mulens_npe.simulate.dataset import SimulationDataset
+    from mulens_npe.training import _config_split, _loader, _validate, _validation_examples
+
+    model = train(tiny_dataset, tmp_path / "m", TINY, progress=False)
+    data = SimulationDataset(tiny_dataset)
+    _, rows = _config_split(len(data), TINY)
+    loader = _loader(_validation_examples(data, rows, TINY, model.features), 8, False, 0, 0)
+    network = model.network.eval()
+    first = _validate(network, loader, "cpu", TINY)
+    # a loaded model stays in eval mode (batch norm on its running statistics) ...
+    assert not network.training
+    assert _validate(network, loader, "cpu", TINY) == first
+    # ... and a network in training keeps training
+    network.train()
+    _validate(network, loader, "cpu", TINY)
+    assert network.training
