@@ -29,7 +29,7 @@ from .artifact import TrainedModel, load_model, save_model
 from .errors import ConfigurationError, InputDataError
 from .features import FeatureMap
 from .network import NetworkConfig, PosteriorNetwork, with_input_channels
-from .preprocess import PreprocessSpec, preprocess
+from .preprocess import RESIDUAL, PreprocessSpec, preprocess
 
 __all__ = ["TrainingConfig", "train", "TrainingExamples", "TARGETS", "signal_strength"]
 
@@ -342,7 +342,7 @@ def signal_strength(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
         shows at the bins' resolution.
     """
     channels = spec.channels
-    z = torch.sinh(x[:, channels.index("residual")].double())
+    z = torch.sinh(x[:, channels.index(RESIDUAL)].double())
     mask = x[:, channels.index("mask")].double()
     return (mask * (z**2 - 1.0)).sum(dim=1)
 
