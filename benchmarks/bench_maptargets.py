@@ -123,12 +123,12 @@ def main() -> None:
         for line in runs:
             print(f"    {line}")
         sys.stdout.flush()
+    distances = np.asarray(nearest_distances)
     print(
         f"{len(masses)} events: median posterior mass near the truth "
         f"{np.median(masses):.4f}, median distance of the nearest target "
-        f"{np.median(nearest_distances):.2f}; the nearest target inside the box on "
-        f"{np.sum(np.array(nearest_distances) <= 1.0)}, within 1.5x the box on "
-        f"{np.sum(np.array(nearest_distances) <= 1.5)}"
+        f"{np.median(distances):.2f}; the nearest target inside the box on "
+        f"{np.sum(distances <= 1.0)}, within 1.5x the box on {np.sum(distances <= 1.5)}"
     )
     if n_runs:
         print(
