@@ -13,12 +13,13 @@ chi2 against the truth-started polish (recovered as ``bench_propose.py`` counts 
 
 ``--crossing both`` searches each event without, then with, the trajectories through the
 caustics at the data's sharpest times (``map_candidates(crossing_seeds=True)``); likewise
-``--window-bins`` (finer bins inside the magnified window) and ``--finite-nodes`` (maps of a
-source one node wide): every combination of the chosen settings is run on each event, in
-this process, and counted.
+``--window-bins`` (finer bins inside the magnified window), ``--finite-nodes`` (maps of a
+source one node wide) and ``--caustic-bands`` (maps refined near the caustics): every
+combination of the chosen settings is run on each event, in this process, and counted.
 
 Usage: python benchmarks/bench_mapsearch.py --events 45,109,110 [--truth] [--budget 40]
     [--crossing off|on|both] [--window-bins off|on|both] [--finite-nodes off|on|both]
+    [--caustic-bands off|on|both]
     [--wide-share F] [--sharp-elites F]
 """
 
@@ -39,6 +40,7 @@ from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
 from mulens_npe.likelihood import Likelihood  # noqa: E402
 from mulens_npe.mapsearch import (  # noqa: E402
+    CAUSTIC_BANDS,
     SHARP_ELITES,
     WIDE_SHARE,
     map_candidates,
@@ -62,12 +64,21 @@ def main() -> None:
         "times (map_candidates(crossing_seeds=True); 'both': each event searched without, "
         "then with them, in this process; default off, as in propose)",
     )
-    for flag, what in (
-        ("--window-bins", "map_candidates(window_bins): finer bins inside the magnified window"),
-        ("--finite-nodes", "map_candidates(finite_nodes): maps of a source one node wide"),
+    for flag, what, default in (
+        (
+            "--window-bins",
+            "map_candidates(window_bins): finer bins inside the magnified window",
+            "on",
+        ),
+        ("--finite-nodes", "map_candidates(finite_nodes): maps of a source one node wide", "on"),
+        (
+            "--caustic-bands",
+            "map_candidates(caustic_bands): maps refined near the caustics",
+            "on" if CAUSTIC_BANDS else "off",
+        ),
     ):
         parser.add_argument(
-            flag, choices=("on", "off", "both"), default="on", help=f"{what} (default on)"
+            flag, choices=("on", "off", "both"), default=default, help=f"{what} (default {default})"
         )
     parser.add_argument(
         "--wide-share",
@@ -93,7 +104,10 @@ def main() -> None:
     choices = {"on": [True], "off": [False], "both": [False, True]}
     variants = list(
         itertools.product(
-            choices[args.crossing], choices[args.window_bins], choices[args.finite_nodes]
+            choices[args.crossing],
+            choices[args.window_bins],
+            choices[args.finite_nodes],
+            choices[args.caustic_bands],
         )
     )
     n_recovered = dict.fromkeys(variants, 0)
@@ -112,7 +126,7 @@ def main() -> None:
             targets = map_targets(samples["s"], samples["q"], MAP_TARGETS)
         n_done += 1
         for variant in variants:
-            crossing, window_bins, finite_nodes = variant
+            crossing, window_bins, finite_nodes, caustic_bands = variant
             mark = time.perf_counter()
             found = map_candidates(
                 likelihood,
@@ -121,6 +135,7 @@ def main() -> None:
                 crossing_seeds=crossing,
                 window_bins=window_bins,
                 finite_nodes=finite_nodes,
+                caustic_bands=caustic_bands,
                 wide_share=args.wide_share,
                 sharp_elites=args.sharp_elites,
                 seed=0,
@@ -158,8 +173,8 @@ def main() -> None:
         print(f"recovered by a map start, {_label(variant)}: {n_recovered[variant]}/{n_done}")
 
 
-def _label(variant: tuple[bool, bool, bool]) -> str:
-    names = ("crossing seeds", "window bins", "finite nodes")
+def _label(variant: tuple[bool, bool, bool, bool]) -> str:
+    names = ("crossing seeds", "window bins", "finite nodes", "caustic bands")
     return ", ".join(
         f"{name} {'on' if on else 'off'}" for name, on in zip(names, variant, strict=True)
     )

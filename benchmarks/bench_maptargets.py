@@ -10,7 +10,8 @@ script prints them): draws the shipped model's posterior (10,000 samples, seed 0
   the random trajectories, a quarter of the elites, 3 rounds, a point-source map with 0.02
   Einstein-radius nodes, 250 bins) on every target and on the true (s, q): the rank the truth
   would take among the targets (0 = best; ``map_candidates`` searches the best 4 in full) and
-  the rank of the nearest target, with the seconds the quick searches took.
+  the rank of the nearest target, with the seconds the quick searches took
+  (``--caustic-bands off``: on maps without the band of :func:`mulens_npe.mapsearch.caustic_band`).
 
 and, at the end, the median posterior mass near the truth and the median distance of the
 nearest target over the events. ``--seeds 0`` skips the quick searches (the masses alone take
@@ -38,13 +39,14 @@ from mulens_npe.errors import OutOfPriorWarning  # noqa: E402
 from mulens_npe.initializer import NPEInitializer  # noqa: E402
 from mulens_npe.likelihood import Likelihood  # noqa: E402
 from mulens_npe.mapsearch import (  # noqa: E402
+    CAUSTIC_BANDS,
     SHARP_ELITES,
     WIDE_SHARE,
     _search_one,
     binned_data,
-    magnification_map,
     magnified_window,
     map_targets,
+    quick_map,
 )
 from mulens_npe.proposing import MAP_TARGETS, event_prior  # noqa: E402
 
@@ -58,6 +60,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="random streams of the quick search")
     parser.add_argument("--trials", type=int, default=2000, help="random trajectories per map")
     parser.add_argument("--model", default=None, help="model folder (default: the shipped one)")
+    parser.add_argument(
+        "--caustic-bands",
+        choices=("on", "off"),
+        default="on" if CAUSTIC_BANDS else "off",
+        help="quick maps with a caustic band (map_candidates(caustic_bands); default as propose)",
+    )
     args = parser.parse_args()
     init = NPEInitializer.pretrained() if args.model is None else NPEInitializer.load(args.model)
     n_top, n_nearest_top, n_runs = 0, 0, 0
@@ -89,7 +97,7 @@ def main() -> None:
             mark = time.perf_counter()
             quick = []
             for s, q in [*targets, (truth["s"], truth["q"])]:
-                sky = magnification_map(s, q, step=0.02, max_nodes=250)
+                sky = quick_map(s, q, args.caustic_bands == "on")
                 _, chi2 = _search_one(
                     sky,
                     coarse,
