@@ -4,7 +4,8 @@ For chosen events of the ``bench_propose.py --simulate`` pool (seed ``--seed``, 
 script prints them), runs :func:`mulens_npe.mapsearch.map_candidates`
 
 * ``--truth``: on the map of the true (s, q) only (is the trajectory found?), or
-* by default: on the 40 densest (s, q) of the shipped model's posterior, as ``propose`` does,
+* by default: on the 40 densest (s, q) of the shipped model's posterior, as ``propose`` does
+  (``--posterior-seeds on``: also from the trajectories of the draws near each map),
   within ``--budget`` seconds,
 
 then polishes every start it returns on all epochs (:func:`mulens_npe.polish.polish`, 200
@@ -32,6 +33,8 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_propose import add_pool_arguments, pool_events, recovered, truth_polish  # noqa: E402
@@ -48,7 +51,7 @@ from mulens_npe.mapsearch import (  # noqa: E402
 )
 from mulens_npe.parameters import PARAMETER_NAMES  # noqa: E402
 from mulens_npe.polish import polish  # noqa: E402
-from mulens_npe.proposing import MAP_TARGETS, event_prior  # noqa: E402
+from mulens_npe.proposing import MAP_POSTERIOR_SEEDS, MAP_TARGETS, event_prior  # noqa: E402
 
 
 def main() -> None:
@@ -56,6 +59,13 @@ def main() -> None:
     add_pool_arguments(parser)
     parser.add_argument("--truth", action="store_true", help="search the true (s, q) only")
     parser.add_argument("--budget", type=float, default=40.0, help="seconds per event search")
+    parser.add_argument(
+        "--posterior-seeds",
+        choices=("on", "off"),
+        default="on" if MAP_POSTERIOR_SEEDS else "off",
+        help="without --truth: also descend from the posterior draws' trajectories near each "
+        "map (map_candidates(posterior); default as propose)",
+    )
     parser.add_argument(
         "--crossing",
         choices=("on", "off", "both"),
@@ -118,12 +128,15 @@ def main() -> None:
         prior = event_prior(init.model.prior, lc)
         reference = truth_polish(likelihood, truth, prior, 200).chi2
         if args.truth:
-            targets = [(truth["s"], truth["q"])]
+            targets, draws = [(truth["s"], truth["q"])], None
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", OutOfPriorWarning)
                 samples = init.sample(lc, 10_000, seed=0)
             targets = map_targets(samples["s"], samples["q"], MAP_TARGETS)
+            draws = None
+            if args.posterior_seeds == "on":
+                draws = {name: np.asarray(samples[name], float) for name in PARAMETER_NAMES}
         n_done += 1
         for variant in variants:
             crossing, window_bins, finite_nodes, caustic_bands = variant
@@ -139,6 +152,7 @@ def main() -> None:
                 wide_share=args.wide_share,
                 sharp_elites=args.sharp_elites,
                 seed=0,
+                posterior=draws,
                 deadline=mark + args.budget,
             )
             search = time.perf_counter() - mark

@@ -11,7 +11,9 @@ script prints them): draws the shipped model's posterior (10,000 samples, seed 0
   Einstein-radius nodes, 250 bins) on every target and on the true (s, q): the rank the truth
   would take among the targets (0 = best; ``map_candidates`` searches the best 4 in full) and
   the rank of the nearest target, with the seconds the quick searches took
-  (``--caustic-bands off``: on maps without the band of :func:`mulens_npe.mapsearch.caustic_band`).
+  (``--caustic-bands on``: on maps with the band of :func:`mulens_npe.mapsearch.caustic_band`;
+  ``--posterior-seeds on``: also from the trajectories of the posterior draws near each map,
+  :func:`mulens_npe.mapsearch.posterior_descent`; both off in ``propose``).
 
 and, at the end, the median posterior mass near the truth and the median distance of the
 nearest target over the events. ``--seeds 0`` skips the quick searches (the masses alone take
@@ -46,9 +48,11 @@ from mulens_npe.mapsearch import (  # noqa: E402
     binned_data,
     magnified_window,
     map_targets,
+    posterior_descent,
     quick_map,
 )
-from mulens_npe.proposing import MAP_TARGETS, event_prior  # noqa: E402
+from mulens_npe.parameters import PARAMETER_NAMES  # noqa: E402
+from mulens_npe.proposing import MAP_POSTERIOR_SEEDS, MAP_TARGETS, event_prior  # noqa: E402
 
 #: the quick search of ``map_candidates`` with its defaults (n_random // 10, n_elite // 4, 3)
 QUICK_ELITES, QUICK_ROUNDS, FULL_MAPS = 50, 3, 4
@@ -60,6 +64,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="random streams of the quick search")
     parser.add_argument("--trials", type=int, default=2000, help="random trajectories per map")
     parser.add_argument("--model", default=None, help="model folder (default: the shipped one)")
+    parser.add_argument(
+        "--posterior-seeds",
+        choices=("on", "off"),
+        default="on" if MAP_POSTERIOR_SEEDS else "off",
+        help="the quick searches also descend from the posterior draws' trajectories near "
+        "each map (map_candidates(posterior); default as propose)",
+    )
     parser.add_argument(
         "--caustic-bands",
         choices=("on", "off"),
@@ -78,6 +89,7 @@ def main() -> None:
             warnings.simplefilter("ignore", OutOfPriorWarning)
             samples = init.sample(lc, 10_000, seed=0)
         targets = map_targets(samples["s"], samples["q"], MAP_TARGETS)
+        draws = {name: np.asarray(samples[name], float) for name in PARAMETER_NAMES}
         log_s, log_q = np.log10(truth["s"]), np.log10(truth["q"])
         d_s = np.abs(np.log10(np.asarray(samples["s"], float)) - log_s) / 0.05
         d_q = np.abs(np.log10(np.asarray(samples["q"], float)) - log_q) / 0.2
@@ -98,7 +110,7 @@ def main() -> None:
             quick = []
             for s, q in [*targets, (truth["s"], truth["q"])]:
                 sky = quick_map(s, q, args.caustic_bands == "on")
-                _, chi2 = _search_one(
+                searched = _search_one(
                     sky,
                     coarse,
                     window,
@@ -111,6 +123,21 @@ def main() -> None:
                     WIDE_SHARE,
                     SHARP_ELITES,
                 )
+                if args.posterior_seeds == "on":
+                    searched = posterior_descent(
+                        sky,
+                        coarse,
+                        draws,
+                        searched,
+                        rng,
+                        QUICK_ELITES,
+                        QUICK_ROUNDS,
+                        args.trials,
+                        t_e_bounds,
+                        None,
+                        SHARP_ELITES,
+                    )
+                chi2 = searched[1]
                 quick.append(float(np.min(chi2)))
             seconds = time.perf_counter() - mark
             scores = np.array(quick[:-1])

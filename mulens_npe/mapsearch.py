@@ -47,6 +47,8 @@ __all__ = [
     "score",
     "map_targets",
     "quick_map",
+    "trajectory_seeds",
+    "posterior_descent",
     "map_candidates",
 ]
 
@@ -758,8 +760,70 @@ SHARP_ELITES = 0.5
 #: session 34), inside the run-to-run spread
 CAUSTIC_BANDS = False
 
+#: posterior draws near a map's (s, q) whose trajectories its search descends from as well
+#: (``map_candidates(posterior)``, :func:`trajectory_seeds`)
+POSTERIOR_SEEDS = 200
+
 #: starting blur (Einstein radii) and step scale of the descent from crossing trajectories
 CROSSING_BLUR, CROSSING_STEP = 0.01, 0.3
+
+
+def trajectory_seeds(
+    posterior: Mapping[str, np.ndarray],
+    s: float,
+    q: float,
+    n: int = POSTERIOR_SEEDS,
+) -> dict[str, np.ndarray]:
+    """The trajectories (``t_0, u_0, t_E, alpha``) of the first ``n`` posterior draws near
+    (s, q): within 0.1 dex in s and 0.3 dex in q (a :func:`map_targets` neighbourhood).
+
+    The network's draws carry a trajectory as well as (s, q); on the map of a target, those
+    of the draws around it are where the posterior puts the source, a start the random
+    trajectories reach only by chance.
+    """
+    log_s = np.log10(np.asarray(posterior["s"], float))
+    log_q = np.log10(np.asarray(posterior["q"], float))
+    near = np.flatnonzero(
+        (np.abs(log_s - np.log10(s)) < 0.1) & (np.abs(log_q - np.log10(q)) < 0.3)
+    )[: int(n)]
+    return {k: np.asarray(posterior[k], float)[near] for k in ("t_0", "u_0", "t_E", "alpha")}
+
+
+def posterior_descent(
+    sky: MagnificationMap,
+    data: BinnedData,
+    posterior: Mapping[str, np.ndarray],
+    searched: tuple[dict[str, np.ndarray], np.ndarray],
+    rng: np.random.Generator,
+    n_elite: int,
+    n_rounds: int,
+    n_trials: int,
+    t_e_bounds: tuple[float, float],
+    deadline: float | None = None,
+    sharp_elites: float = 0.0,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The random search's result ``searched`` joined by a descent from the trajectories of
+    the posterior draws near the map (:func:`trajectory_seeds`), on the same schedule of
+    blur (so the chi2 of both compare); ``searched`` itself where no draw is near."""
+    pop, chi2 = searched
+    seeds = trajectory_seeds(posterior, sky.s, sky.q)
+    if seeds["t_0"].size == 0:
+        return pop, chi2
+    found, found_chi2 = _descend(
+        sky,
+        data,
+        seeds,
+        rng,
+        min(n_elite, seeds["t_0"].size),
+        n_rounds,
+        n_trials,
+        t_e_bounds,
+        SEARCH_BLUR,
+        deadline,
+        sharp_elites=sharp_elites,
+    )
+    merged = {k: np.concatenate([pop[k], found[k]]) for k in pop}
+    return merged, np.concatenate([chi2, found_chi2])
 
 
 def quick_map(s: float, q: float, caustic_bands: bool = CAUSTIC_BANDS) -> MagnificationMap:
@@ -788,6 +852,7 @@ def map_candidates(
     wide_share: float = WIDE_SHARE,
     sharp_elites: float = SHARP_ELITES,
     caustic_bands: bool = CAUSTIC_BANDS,
+    posterior: Mapping[str, np.ndarray] | None = None,
     seed: int = 0,
     deadline: float | None = None,
 ) -> dict[str, np.ndarray]:
@@ -843,6 +908,10 @@ def map_candidates(
         once the blur is below the map's step. Off by default: it lowers the true
         trajectory's map score on most strong binaries, but found 12 of 25 in ``propose``
         against 11 without (``CAUSTIC_BANDS``).
+    posterior : mapping of numpy.ndarray, optional
+        Posterior draws (MulensModel columns, at least ``t_0, u_0, t_E, alpha, s, q``): on
+        each map the trajectories of the draws near its (s, q) (:func:`trajectory_seeds`)
+        are descended from as well, with the random search's schedule, and ranked with it.
     seed : int
         Seed of the random trajectories.
     deadline : float, optional
@@ -877,7 +946,8 @@ def map_candidates(
         n_points: int,
         until: float | None,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Random search, and a descent from the crossing trajectories; chi2 on one blur."""
+        """Random search, and descents from the posterior's and the crossing trajectories;
+        chi2 on one blur."""
         pop, chi2 = _search_one(
             sky,
             binned,
@@ -891,6 +961,20 @@ def map_candidates(
             wide_share,
             sharp_elites,
         )
+        if posterior is not None:
+            pop, chi2 = posterior_descent(
+                sky,
+                binned,
+                posterior,
+                (pop, chi2),
+                rng,
+                n_best,
+                rounds,
+                n_trials,
+                t_e_bounds,
+                until,
+                sharp_elites,
+            )
         if crossings.size < 2:
             return pop, chi2
         seeds = crossing_trajectories(caustic_points(sky.s, sky.q, n_points), crossings, t_e_bounds)

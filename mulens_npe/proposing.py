@@ -34,6 +34,12 @@ from .solutions import Proposal, Solution, rank_solutions
 MAP_SEARCH_CHI2_DOF = 1.15
 #: distinct (s, q) of the posterior given a quick map search each, densest first
 MAP_TARGETS = 40
+#: the map searches also descend from the trajectories of the posterior draws near each map
+#: (``map_candidates(posterior)``): off, since on the 25 strong binaries of the benchmark it
+#: found 12 against 11 without (inside the run-to-run spread), although it put the posterior
+#: target nearest the truth among the maps searched in full on 12 of them against 7
+#: (docs/benchmarks.md, session 34)
+MAP_POSTERIOR_SEEDS = False
 #: share of the polishing budget kept for the final full-data polish where the map search ran
 #: (a strong binary: a narrow minimum, slow full-data polishes); there the best optimum is
 #: restarted and annealed until the budget is spent (``polish_modes(extend=True)``)
@@ -141,6 +147,11 @@ def build_proposal(
             likelihood,
             map_targets(samples["s"], samples["q"], MAP_TARGETS),
             t_e_bounds=prior.bounds["t_E"],
+            posterior=(
+                {name: np.asarray(samples[name], float) for name in PARAMETER_NAMES}
+                if MAP_POSTERIOR_SEEDS
+                else None
+            ),
             seed=seed,
             deadline=deadline,
         )
