@@ -159,18 +159,29 @@ def _grid(
     step = max(float(step), (x_hi - x_lo) / (max_nodes - 1), (y_hi - y_lo) / (max_nodes - 1))
     nx = int(np.ceil((x_hi - x_lo) / step)) + 1
     ny = int(np.ceil((y_hi - y_lo) / step)) + 1
-    gx = x_lo + step * np.arange(nx)
-    gy = y_lo + step * np.arange(ny)
-    if finite_nodes:
-        # each node the magnification of a uniform source one step in radius: an average over
-        # about a pixel, which interpolates smoothly across a caustic where point samples of
-        # its 1/sqrt(distance) divergence do not; to 1%, enough for a map
-        vbm.Tol, vbm.RelTol = 1e-2, 1e-2
-        values = np.array([[vbm.BinaryMag2(s, q, x, y, step) for x in gx] for y in gy])
-    else:
-        magnification = vbm.BinaryMag0
-        values = np.array([[magnification(s, q, x, y) for x in gx] for y in gy])
+    gx, gy = np.meshgrid(x_lo + step * np.arange(nx), y_lo + step * np.arange(ny))
+    values = _node_values(vbm, s, q, gx.ravel(), gy.ravel(), step, finite_nodes).reshape(ny, nx)
     return MagnificationMap(float(s), float(q), float(x_lo), float(y_lo), float(step), values)
+
+
+def _node_values(
+    vbm: VBMicrolensing.VBMicrolensing,
+    s: float,
+    q: float,
+    x: np.ndarray,
+    y: np.ndarray,
+    step: float,
+    finite_nodes: bool,
+) -> np.ndarray:
+    """Magnification at map nodes ``(x, y)``: of a point source, or with ``finite_nodes`` of
+    a uniform source one ``step`` in radius (an average over about a pixel, which
+    interpolates smoothly across a caustic where point samples of its 1/sqrt(distance)
+    divergence do not; to 1%, enough for a map)."""
+    if finite_nodes:
+        vbm.Tol, vbm.RelTol = 1e-2, 1e-2
+        return np.array([vbm.BinaryMag2(s, q, a, b, step) for a, b in zip(x, y, strict=True)])
+    magnification = vbm.BinaryMag0
+    return np.array([magnification(s, q, a, b) for a, b in zip(x, y, strict=True)])
 
 
 #: nodes of a caustic band's dense array above which its step is coarsened
@@ -242,17 +253,9 @@ def caustic_band(
     near = distance_transform_edt(mark) * step <= half
     values = coarse(*np.meshgrid(gx, gy))
     rows, cols = np.nonzero(near)
-    if finite_nodes:
-        vbm.Tol, vbm.RelTol = 1e-2, 1e-2
-        values[rows, cols] = [
-            vbm.BinaryMag2(coarse.s, coarse.q, gx[i], gy[j], step)
-            for j, i in zip(rows.tolist(), cols.tolist(), strict=True)
-        ]
-    else:
-        values[rows, cols] = [
-            vbm.BinaryMag0(coarse.s, coarse.q, gx[i], gy[j])
-            for j, i in zip(rows.tolist(), cols.tolist(), strict=True)
-        ]
+    values[rows, cols] = _node_values(
+        vbm, coarse.s, coarse.q, gx[cols], gy[rows], step, finite_nodes
+    )
     return MagnificationMap(
         coarse.s, coarse.q, float(lo[0]), float(lo[1]), step, values, outer=coarse, band=True
     )
