@@ -38,6 +38,10 @@ the prior's events have delta chi2 > 100; ``--min-delta-chi2 100`` runs N such e
 the first ones of a pool of ``--pool`` (default 10 N) drawn as above. ``--json OUT``
 writes every per-event record and the summary (rewritten after each event).
 
+``--final-steps crossing,rho,anneal --first-restarts 1`` runs ``propose`` with another order
+of the last steps on the best optimum (``mulens_npe.polish.FINAL_STEPS`` and
+``FIRST_RESTARTS``, set for this process; session 35's "early" variant).
+
 Usage::
 
     python benchmarks/bench_propose.py [MODEL_FOLDER] [--event FILE ...] [--grid-nodes N]
@@ -676,7 +680,39 @@ def parser() -> argparse.ArgumentParser:
         help="with --simulate: run only these events of the pool (indices as printed)",
     )
     p.add_argument("--json", type=Path, default=None, help="write records and summary here")
+    p.add_argument(
+        "--final-steps",
+        default=None,
+        metavar="STEPS",
+        help="last steps on the best optimum, comma-separated from anneal, crossing, rho "
+        "(sets mulens_npe.polish.FINAL_STEPS for this run; default as propose)",
+    )
+    p.add_argument(
+        "--first-restarts",
+        type=int,
+        default=None,
+        help="restarts of the best optimum before those steps (mulens_npe.polish."
+        "FIRST_RESTARTS for this run; default as propose)",
+    )
     return p
+
+
+def set_final_steps(final_steps: str | None, first_restarts: int | None) -> str | None:
+    """Set the polish's last steps for this process (``--final-steps``, ``--first-restarts``);
+    an error message for a bad value, else None."""
+    from mulens_npe import polish
+
+    if final_steps is not None:
+        steps = tuple(step.strip() for step in final_steps.split(",") if step.strip())
+        unknown = sorted(set(steps) - set(polish.STEP_NAMES))
+        if unknown:
+            return f"--final-steps: unknown steps {unknown} (choose from {polish.STEP_NAMES})"
+        polish.FINAL_STEPS = steps
+    if first_restarts is not None:
+        if not 0 <= first_restarts <= polish.MAX_RESTARTS:
+            return f"--first-restarts must be in [0, {polish.MAX_RESTARTS}], got {first_restarts}"
+        polish.FIRST_RESTARTS = first_restarts
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -685,6 +721,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if init is None:
         return 2
     args.model_name = init.card.get("name", args.model)
+    problem = set_final_steps(args.final_steps, args.first_restarts)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.simulate is not None:
         if args.simulate < 1:
             print("error: --simulate N needs N >= 1", file=sys.stderr)

@@ -82,6 +82,26 @@ MAX_CROSSING_ROUNDS = 8
 CROSSING_ANCHORS = 6
 """Caustic crossings (the first ones in time) each tried as the anchor of a crossing round."""
 
+RHO_STEPS = (0.3, 0.1, 3.0)
+"""Factors of the source radius the best optimum is polished from, in turn, in the last
+steps of a two-stage polish with ``extend`` (a radius several times too large or too small
+is a local minimum of its own: the caustic crossings of a strong binary fit with the wrong
+limb and width)."""
+
+FIRST_RESTARTS = MAX_RESTARTS
+"""Restarts of the best optimum (while each improves) before the :data:`FINAL_STEPS`; the
+rest of :data:`MAX_RESTARTS` come after them. Session 35 tried 1 with the steps
+``("crossing", "rho", "anneal")``: 13 of the 25 strong simulated binaries of the benchmark
+against 11 (session 30) with these defaults, short of the 14 set beforehand
+(docs/benchmarks.md)."""
+
+STEP_NAMES = ("anneal", "crossing", "rho")
+"""The steps :data:`FINAL_STEPS` may list."""
+
+FINAL_STEPS = ("anneal", "crossing")
+"""Steps tried in turn on the best optimum once its restarts stop improving
+(:func:`_restart_best`): ``"anneal"``, ``"crossing"`` and ``"rho"`` (:data:`RHO_STEPS`)."""
+
 
 _WALL = 1e3
 """Residual of every epoch for a trial outside the box (crossing coordinates): a wall the
@@ -856,53 +876,83 @@ def _restart_best(
     max_evaluations: int,
     deadline: float,
     clock: Callable[[], float],
+    steps: Sequence[str] | None = None,
+    first_restarts: int | None = None,
 ) -> None:
     """Polish the best result again while time lasts, replacing it in ``results`` when better.
 
     A trust-region fit that stops on the ridge of a caustic crossing often moves on when
     restarted (its trust region starts wide again): restart while each restart improves the
-    chi2, at most :data:`MAX_RESTARTS` times; when one does not, try :func:`anneal` once, then
-    rounds of :func:`crossing_round` (where the best model crosses its caustics) while each
-    lowers the chi2 by at least 1, at most :data:`MAX_CROSSING_ROUNDS`; an annealing or
-    crossing round that improved earns two more restarts.
+    chi2, at most ``first_restarts`` times; when one does not, take the ``steps`` in turn
+    (default :data:`FINAL_STEPS`, and :data:`FIRST_RESTARTS` restarts, as they are at the
+    call): ``"crossing"``, a round of :func:`crossing_round` (where the best
+    model crosses its caustics), repeated while each lowers the chi2 by at least 1;
+    ``"rho"``, a polish from the best with its source radius scaled by each of
+    :data:`RHO_STEPS`; ``"anneal"``, :func:`anneal` once. A step that improves earns two more
+    restarts, and a source radius or annealing that improves another crossing round, before
+    the next step (crossing rounds at most :data:`MAX_CROSSING_ROUNDS` in all). Once the
+    steps are done, restarts again while each improves, up to :data:`MAX_RESTARTS` in all.
     """
     flat = [(m, k) for m, rs in enumerate(results) for k, r in enumerate(rs) if r.optimised]
     if not flat:
         return
+    steps = FINAL_STEPS if steps is None else steps
+    first_restarts = FIRST_RESTARTS if first_restarts is None else first_restarts
+    unknown = set(steps) - set(STEP_NAMES)
+    if unknown:
+        raise ConfigurationError(f"_restart_best: unknown steps {sorted(unknown)}.")
     m, k = min(flat, key=lambda mk: results[mk[0]][mk[1]].chi2)
-    annealed, restarts, crossing_rounds = False, 0, 0
+    queue: list[tuple[str, float | None]] = []
+    for step in steps:
+        if step == "rho":
+            queue += [("rho", factor) for factor in RHO_STEPS]
+        else:
+            queue.append((step, None))
+    restarts_left, crossing_rounds = int(first_restarts), 0
+    tail_restarts = max(MAX_RESTARTS - int(first_restarts), 0)
     while clock() < deadline:
         best = results[m][k]
-        step = "restart"
         kwargs = dict(prior=prior, max_evaluations=max_evaluations, deadline=deadline)
-        if restarts < MAX_RESTARTS:
-            restarts += 1
+        step, factor = "restart", None
+        if restarts_left > 0:
+            restarts_left -= 1
             [again] = polish(likelihood, best.parameters, **kwargs)
-        elif not annealed:
-            step, annealed = "anneal", True
-            again = anneal(likelihood, best.parameters, **kwargs)
-        elif crossing_rounds < MAX_CROSSING_ROUNDS:
-            step, crossing_rounds = "crossing", crossing_rounds + 1
-            found = crossing_round(likelihood, best.parameters, **kwargs)
-            if found is None:  # the model does not cross its caustics
-                return
-            again = found
+        elif queue:
+            step, factor = queue.pop(0)
+            if step == "anneal":
+                again = anneal(likelihood, best.parameters, **kwargs)
+            elif step == "rho":
+                start = dict(best.parameters, rho=best.parameters["rho"] * float(factor))
+                [again] = polish(likelihood, start, **kwargs)
+            else:
+                crossing_rounds += 1
+                found = crossing_round(likelihood, best.parameters, **kwargs)
+                if found is None:  # the model does not cross its caustics
+                    continue
+                again = found
+        elif tail_restarts > 0:  # the steps are done: the rest of the restarts
+            restarts_left, tail_restarts = tail_restarts, 0
+            continue
         else:
             return
-        if again.chi2 < best.chi2 - 1e-3:
+        gain = best.chi2 - again.chi2
+        if gain > 1e-3:
             again.n_evaluations += best.n_evaluations
             again.start_chi2 = best.start_chi2
             if again.covariance is None:
                 again.covariance = best.covariance
             results[m][k] = again
             if step != "restart":
-                restarts = MAX_RESTARTS - 2  # an improvement here earns two more restarts
-            if step == "crossing" and again.chi2 > best.chi2 - 1.0:
-                crossing_rounds = MAX_CROSSING_ROUNDS  # too little gain for another round
+                restarts_left = 2  # an improvement here earns two more restarts
         else:
-            restarts = MAX_RESTARTS  # no gain: the next step, or stop after the last
-            if step == "crossing":
-                crossing_rounds = MAX_CROSSING_ROUNDS
+            restarts_left = 0  # no gain: the next step, or stop after the last
+        # another crossing round next: after one that gained at least 1, or after a source
+        # radius or an annealing that moved the model (its crossings may now line up)
+        again_crossing = gain >= 1.0 if step == "crossing" else step != "restart" and gain > 1e-3
+        queued = bool(queue) and queue[0][0] == "crossing"
+        if again_crossing and not queued and "crossing" in steps:
+            if crossing_rounds < MAX_CROSSING_ROUNDS:
+                queue.insert(0, ("crossing", None))
 
 
 def twin_starts(params: Mapping[str, float]) -> list[dict[str, float]]:

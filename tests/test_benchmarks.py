@@ -50,6 +50,20 @@ def test_top_k_counts_distinct_solutions_and_merges_mirrors():
     assert bench_propose.top_k_recovered([wrong_1], None, 3) is None
 
 
+def test_final_steps_switch_sets_the_polish_constants_and_refuses_bad_values(monkeypatch):
+    from mulens_npe import polish
+
+    monkeypatch.setattr(polish, "FINAL_STEPS", polish.FINAL_STEPS)
+    monkeypatch.setattr(polish, "FIRST_RESTARTS", polish.FIRST_RESTARTS)
+    assert bench_propose.set_final_steps("crossing, rho,anneal", 1) is None
+    assert polish.FINAL_STEPS == ("crossing", "rho", "anneal") and polish.FIRST_RESTARTS == 1
+    assert "unknown steps ['shake']" in bench_propose.set_final_steps("crossing,shake", None)
+    assert "--first-restarts" in bench_propose.set_final_steps(None, polish.MAX_RESTARTS + 1)
+    assert polish.FINAL_STEPS == ("crossing", "rho", "anneal")  # a refused value changes nothing
+    args = bench_propose.parser().parse_args(["--final-steps", "rho", "--first-restarts", "2"])
+    assert (args.final_steps, args.first_restarts) == ("rho", 2)
+
+
 def test_summary_counts_recovery_by_signal():
     def record(dchi2, top1, top3, grid_top1, t_npe, t_grid):
         grid = None

@@ -6,10 +6,13 @@ import time
 import numpy as np
 import pytest
 
+from mulens_npe import polish as polish_module
 from mulens_npe.errors import ConfigurationError, InputDataError
 from mulens_npe.lightcurve import LightCurve
 from mulens_npe.polish import (
     ANNEAL_RHO,
+    MAX_RESTARTS,
+    RHO_STEPS,
     Likelihood,
     _restart_best,
     anneal,
@@ -302,6 +305,69 @@ def test_restarting_the_best_optimum_only_improves_it(likelihood):
     again = [[short]]
     _restart_best(likelihood, again, None, 16, time.perf_counter() - 1.0, time.perf_counter)
     assert again[0][0] is short
+
+
+def _stub_result(parameters, chi2):
+    return polish_module.PolishResult(
+        parameters=dict(parameters),
+        chi2=float(chi2),
+        fluxes=np.zeros((1, 2)),
+        covariance=None,
+        start_chi2=np.inf,
+        n_evaluations=1,
+        converged=True,
+        optimised=True,
+    )
+
+
+def _last_steps(monkeypatch, gains, **kwargs):
+    """The moves ``_restart_best`` makes on one optimum (chi2 100) when its polish, crossing
+    round and annealing are stubs that lower the best chi2 by the next of ``gains`` (then 0);
+    returns the moves in order and the final chi2."""
+    results = [[_stub_result(TRUTH, 100.0)]]
+    log, gains = [], list(gains)
+
+    def move(kind):
+        def run(likelihood, start, **_):
+            if kind == "polish":  # a restart, or a polish from a scaled source radius
+                factor = start["rho"] / results[0][0].parameters["rho"]
+                log.append("restart" if factor == 1.0 else f"rho x{factor:g}")
+            else:
+                log.append(kind)
+            gain = gains.pop(0) if gains else 0.0
+            found = _stub_result(results[0][0].parameters, results[0][0].chi2 - gain)
+            return [found] if kind == "polish" else found
+
+        return run
+
+    monkeypatch.setattr(polish_module, "polish", move("polish"))
+    monkeypatch.setattr(polish_module, "anneal", move("anneal"))
+    monkeypatch.setattr(polish_module, "crossing_round", move("crossing"))
+    deadline = time.perf_counter() + 60.0
+    _restart_best(None, results, None, 10, deadline, time.perf_counter, **kwargs)
+    return log, results[0][0].chi2
+
+
+def test_the_last_steps_on_the_best_optimum_come_in_the_order_asked(monkeypatch):
+    factors = [f"rho x{f:g}" for f in RHO_STEPS]
+    steps = ("crossing", "rho", "anneal")
+    # nothing improves: one restart, every step once, then one of the remaining restarts
+    log, chi2 = _last_steps(monkeypatch, [], steps=steps, first_restarts=1)
+    assert log == ["restart", "crossing", *factors, "anneal", "restart"] and chi2 == 100.0
+    # a crossing round that gains >= 1 earns two restarts (the first fails) and another round
+    log, chi2 = _last_steps(monkeypatch, [0.0, 5.0], steps=steps, first_restarts=1)
+    assert log[:5] == ["restart", "crossing", "restart", "crossing", factors[0]]
+    assert chi2 == 95.0
+    # a source radius that improves is followed by two restarts and a crossing round
+    log, _ = _last_steps(monkeypatch, [0.0, 0.0, 3.0], steps=steps, first_restarts=1)
+    assert log[:6] == ["restart", "crossing", factors[0], "restart", "crossing", factors[1]]
+    # session 34's order: all restarts while they improve, annealing, then crossing rounds
+    log, _ = _last_steps(
+        monkeypatch, [1.0] * MAX_RESTARTS, steps=("anneal", "crossing"), first_restarts=MAX_RESTARTS
+    )
+    assert log == ["restart"] * MAX_RESTARTS + ["anneal", "crossing"]
+    with pytest.raises(ConfigurationError, match="unknown steps"):
+        _last_steps(monkeypatch, [], steps=("shake",))
 
 
 def test_bad_input_raises_library_errors(likelihood):
