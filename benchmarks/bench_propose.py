@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from mulens_npe import as_lightcurves
-from mulens_npe.errors import MulensNPEError, OutOfPriorWarning
+from mulens_npe.errors import ConfigurationError, MulensNPEError, OutOfPriorWarning
 from mulens_npe.initializer import NPEInitializer
 from mulens_npe.parameters import PARAMETER_NAMES, canonicalize
 from mulens_npe.polish import Likelihood, PolishResult, polish
@@ -703,11 +703,11 @@ def set_final_steps(final_steps: str | None, first_restarts: int | None) -> str 
     from mulens_npe import polish
 
     if final_steps is not None:
-        steps = tuple(step.strip() for step in final_steps.split(",") if step.strip())
-        unknown = sorted(set(steps) - set(polish.STEP_NAMES))
-        if unknown:
-            return f"--final-steps: unknown steps {unknown} (choose from {polish.STEP_NAMES})"
-        polish.FINAL_STEPS = steps
+        steps = [step.strip() for step in final_steps.split(",") if step.strip()]
+        try:
+            polish.FINAL_STEPS = polish.checked_steps(steps)
+        except ConfigurationError as exc:
+            return f"--final-steps: {exc}"
     if first_restarts is not None:
         if not 0 <= first_restarts <= polish.MAX_RESTARTS:
             return f"--first-restarts must be in [0, {polish.MAX_RESTARTS}], got {first_restarts}"

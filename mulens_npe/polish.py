@@ -92,8 +92,8 @@ FIRST_RESTARTS = MAX_RESTARTS
 """Restarts of the best optimum (while each improves) before the :data:`FINAL_STEPS`; the
 rest of :data:`MAX_RESTARTS` come after them. Session 35 tried 1 with the steps
 ``("crossing", "rho", "anneal")``: 13 of the 25 strong simulated binaries of the benchmark
-against 11 (session 30) with these defaults, short of the 14 set beforehand
-(docs/benchmarks.md)."""
+against 11 with these defaults (in session 30 and again in session 35), short of the 14 set
+beforehand (docs/benchmarks.md)."""
 
 STEP_NAMES = ("anneal", "crossing", "rho")
 """The steps :data:`FINAL_STEPS` may list."""
@@ -869,6 +869,15 @@ def _refine(
     return out
 
 
+def checked_steps(steps: Sequence[str]) -> tuple[str, ...]:
+    """``steps`` (names of :data:`STEP_NAMES`) as a tuple; ConfigurationError naming any
+    other."""
+    unknown = sorted(set(steps) - set(STEP_NAMES))
+    if unknown:
+        raise ConfigurationError(f"unknown steps {unknown} (choose from {STEP_NAMES}).")
+    return tuple(steps)
+
+
 def _restart_best(
     likelihood: Likelihood,
     results: list[list[PolishResult]],
@@ -896,11 +905,8 @@ def _restart_best(
     flat = [(m, k) for m, rs in enumerate(results) for k, r in enumerate(rs) if r.optimised]
     if not flat:
         return
-    steps = FINAL_STEPS if steps is None else steps
+    steps = checked_steps(FINAL_STEPS if steps is None else steps)
     first_restarts = FIRST_RESTARTS if first_restarts is None else first_restarts
-    unknown = set(steps) - set(STEP_NAMES)
-    if unknown:
-        raise ConfigurationError(f"_restart_best: unknown steps {sorted(unknown)}.")
     m, k = min(flat, key=lambda mk: results[mk[0]][mk[1]].chi2)
     queue: list[tuple[str, float | None]] = []
     for step in steps:
